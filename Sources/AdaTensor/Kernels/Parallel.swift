@@ -1,0 +1,62 @@
+// Our own parallel loops for the non-GEMM kernels. They never run at the same time as an OpenBLAS
+// call (ops call one or the other in sequence), so the two thread pools do not fight for cores.
+import Dispatch
+import CBLAS
+
+public enum Runtime {
+    /// Worker threads for our kernels and for OpenBLAS (default: all cores, or ADAROUTE_THREADS).
+    public private(set) static var threads: Int = {
+        let value = defaultThreads
+        openblas_set_num_threads(Int32(value))
+        return value
+    }()
+
+    /// All cores unless ADAROUTE_THREADS says otherwise.
+    public static var defaultThreads: Int {
+        if let text = ProcessInfoLite.environment("ADAROUTE_THREADS"), let n = Int(text), n > 0 { return n }
+        return max(1, ProcessInfoLite.activeProcessorCount)
+    }
+
+    /// Sets the thread count for both our loops and OpenBLAS.
+    public static func setThreads(_ count: Int) {
+        precondition(count >= 1, "thread count must be ≥ 1, got \(count)")
+        threads = count
+        openblas_set_num_threads(Int32(count))
+    }
+}
+
+public enum Parallel {
+    /// Splits 0..<count into at most `Runtime.threads` contiguous chunks of at least `minimumChunk`
+    /// items and runs `body` on each (inline when one chunk suffices).
+    @inline(__always)
+    public static func chunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let pieces = min(Runtime.threads, max(1, count / max(minimumChunk, 1)))
+        if pieces <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
+            let start = count * piece / pieces, end = count * (piece + 1) / pieces
+            if start < end { body(start..<end) }
+        }
+    }
+
+    /// Runs `body(i)` for every i in 0..<count, spread over the threads.
+    @inline(__always)
+    public static func forEach(_ count: Int, minimumChunk: Int = 1, _ body: (Int) -> Void) {
+        chunks(count, minimumChunk: minimumChunk) { range in for i in range { body(i) } }
+    }
+}
+
+/// The two facts we need from the process, without importing Foundation into the core.
+enum ProcessInfoLite {
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+    static var activeProcessorCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,143 @@
+// Elementwise arithmetic with broadcasting (+, −, ×, ÷), scalar forms, and unary math.
+import CKernels
+
+extension Tensor {
+    /// out = f(a, b) with broadcasting; `f` is inlined into the loop.
+    @inline(__always)
+    static func broadcastMap(_ a: Tensor, _ b: Tensor, _ op: String,
+                             _ f: (Float, Float) -> Float) -> (Tensor, [Int]) {
+        guard let shape = Broadcast.shape(a.shape, b.shape) else {
+            preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) do not broadcast")
+        }
+        let y = Tensor(uninitializedShape: shape)
+        let pa = a.data, pb = b.data, py = y.data
+        if a.shape == b.shape {
+            Parallel.chunks(y.count, minimumChunk: 32768) { r in for i in r { py[i] = f(pa[i], pb[i]) } }
+        } else {
+            let sa = Broadcast.strides(of: a.shape, in: shape), sb = Broadcast.strides(of: b.shape, in: shape)
+            Broadcast.forEachRow(shape, sa, sb) { o, oa, ob, n, stepA, stepB in
+                for j in 0..<n { py[o + j] = f(pa[oa + j * stepA], pb[ob + j * stepB]) }
+            }
+        }
+        return (y, shape)
+    }
+
+    /// Adds `g` (the output gradient, of the broadcast shape) into this tensor's gradient,
+    /// summing over the axes along which this tensor was repeated.
+    func accumulateBroadcastGrad(_ g: UnsafePointer<Float>, outputShape: [Int]) {
+        accumulateGrad { dst in Broadcast.addReduced(g, from: outputShape, into: dst, target: shape) }
+    }
+
+    /// The gradient of one operand computed elementwise in the output shape, then reduced.
+    @inline(__always)
+    func accumulateBroadcastGrad(outputShape: [Int], other: Tensor, otherIsRight: Bool,
+                                 _ f: (Float, Float, Float) -> Float, gy: Tensor, me: Tensor) {
+        guard needsGrad else { return }
+        let (a, b) = otherIsRight ? (me, other) : (other, me)
+        let tmp = Tensor(uninitializedShape: outputShape)
+        let sa = Broadcast.strides(of: a.shape, in: outputShape), sb = Broadcast.strides(of: b.shape, in: outputShape)
+        let pa = a.data, pb = b.data, pg = gy.data, pt = tmp.data
+        Broadcast.forEachRow(outputShape, sa, sb) { o, oa, ob, n, stepA, stepB in
+            for j in 0..<n { pt[o + j] = f(pg[o + j], pa[oa + j * stepA], pb[ob + j * stepB]) }
+        }
+        accumulateBroadcastGrad(pt, outputShape: outputShape)
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let (y, shape) = broadcastMap(a, b, "add") { $0 + $1 }
+        y.record("add", [a, b]) { gy in
+            a.accumulateBroadcastGrad(gy.data, outputShape: shape)
+            b.accumulateBroadcastGrad(gy.data, outputShape: shape)
+        }
+        return y
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let (y, shape) = broadcastMap(a, b, "sub") { $0 - $1 }
+        y.record("sub", [a, b]) { gy in
+            a.accumulateBroadcastGrad(gy.data, outputShape: shape)
+            if b.needsGrad {
+                let negated = Tensor(uninitializedShape: shape)
+                for i in 0..<negated.count { negated.data[i] = -gy.data[i] }
+                b.accumulateBroadcastGrad(negated.data, outputShape: shape)
+            }
+        }
+        return y
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let (y, shape) = broadcastMap(a, b, "mul") { $0 * $1 }
+        y.record("mul", [a, b]) { gy in
+            a.accumulateBroadcastGrad(outputShape: shape, other: b, otherIsRight: true, { g, _, vb in g * vb }, gy: gy, me: a)
+            b.accumulateBroadcastGrad(outputShape: shape, other: a, otherIsRight: false, { g, va, _ in g * va }, gy: gy, me: b)
+        }
+        return y
+    }
+
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let (y, shape) = broadcastMap(a, b, "div") { $0 / $1 }
+        y.record("div", [a, b]) { gy in
+            a.accumulateBroadcastGrad(outputShape: shape, other: b, otherIsRight: true, { g, _, vb in g / vb }, gy: gy, me: a)
+            b.accumulateBroadcastGrad(outputShape: shape, other: a, otherIsRight: false,
+                                      { g, va, vb in -g * va / (vb * vb) }, gy: gy, me: b)
+        }
+        return y
+    }
+
+    /// y = f(x) elementwise, with dy/dx given as a function of (x, y).
+    @inline(__always)
+    func unary(_ name: String, _ f: (Float) -> Float, derivative: @escaping (Float, Float) -> Float) -> Tensor {
+        let x = self
+        let y = Tensor(uninitializedShape: shape)
+        let px = x.data, py = y.data
+        Parallel.chunks(count, minimumChunk: 32768) { r in for i in r { py[i] = f(px[i]) } }
+        y.record(name, [x]) { gy in
+            x.accumulateGrad { gx in
+                let pg = gy.data
+                Parallel.chunks(x.count, minimumChunk: 32768) { r in
+                    for i in r { gx[i] += pg[i] * derivative(px[i], py[i]) }
+                }
+            }
+        }
+        return y
+    }
+
+    public static func + (a: Tensor, s: Float) -> Tensor { a.unary("add_scalar", { $0 + s }, derivative: { _, _ in 1 }) }
+    public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.unary("mul_scalar", { $0 * s }, derivative: { _, _ in s }) }
+    public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
+    public static func + (s: Float, a: Tensor) -> Tensor { a + s }
+    public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+    public static prefix func - (a: Tensor) -> Tensor { a * -1 }
+
+    public func exp() -> Tensor {
+        let x = self
+        let y = Tensor(uninitializedShape: shape)
+        Parallel.chunks(count, minimumChunk: 16384) { r in ak_exp(x.data + r.lowerBound, y.data + r.lowerBound, r.count) }
+        y.record("exp", [x]) { gy in
+            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * y.data[i] } }
+        }
+        return y
+    }
+
+    public func log() -> Tensor { unary("log", { logf($0) }, derivative: { x, _ in 1 / x }) }
+    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y }) }
+    public func square() -> Tensor { unary("square", { $0 * $0 }, derivative: { x, _ in 2 * x }) }
+    public func abs() -> Tensor { unary("abs", { Swift.abs($0) }, derivative: { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) }) }
+
+    public func sigmoid() -> Tensor {
+        let x = self
+        let y = Tensor(uninitializedShape: shape)
+        Parallel.chunks(count, minimumChunk: 16384) { r in ak_sigmoid(x.data + r.lowerBound, y.data + r.lowerBound, r.count) }
+        y.record("sigmoid", [x]) { gy in
+            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * y.data[i] * (1 - y.data[i]) } }
+        }
+        return y
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

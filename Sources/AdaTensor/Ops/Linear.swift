@@ -1,0 +1,106 @@
+// Matrix products on cblas_sgemm: linear layers, 2-D and batched matmul (including a different
+// weight per sample — AdaRoute's routed projections), with their backward passes beside them.
+//
+// Legend: M rows (tokens), K inputs, N outputs, B batch.
+
+extension Tensor {
+    /// y = x·Wᵀ + b over the last axis: x [..., K], weight [N, K] (PyTorch layout), bias [N].
+    public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let x = self
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape)")
+        let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
+        if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
+        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
+        if let bias {
+            for r in 0..<m { (y.data + r * n).update(from: bias.data, count: n) }
+        }
+        BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
+                   b: weight.data, ldb: k, beta: bias == nil ? 0 : 1, c: y.data, ldc: n)
+        y.record("linear", [x, weight] + (bias.map { [$0] } ?? [])) { gy in
+            // dx += gy·W ; dW += gyᵀ·x ; db += Σ_rows gy
+            x.accumulateGrad { gx in
+                BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: k, k: n, a: gy.data, lda: n,
+                           b: weight.data, ldb: k, beta: 1, c: gx, ldc: k)
+            }
+            weight.accumulateGrad { gw in
+                BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: k, k: m, a: gy.data, lda: n,
+                           b: x.data, ldb: k, beta: 1, c: gw, ldc: k)
+            }
+            bias?.accumulateGrad { gb in Vector.addColumnSums(gy.data, rows: m, cols: n, into: gb) }
+        }
+        return y
+    }
+
+    /// Matrix product over the last two axes with optional transposes.
+    /// - self: [..., M, K] (or [..., K, M] with transposeSelf); other: [K, N] / [N, K] shared by every
+    ///   batch entry, or [..., K, N] with the same leading batch shape: one matrix per sample.
+    public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false) -> Tensor {
+        let a = self, b = other
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank ≥ 2, got \(a.shape) and \(b.shape)")
+        let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+        precondition(batchB.isEmpty || batchB == batchA,
+                     "matmul: batch shapes \(batchA) and \(batchB) differ (other must be 2-D or match)")
+        let aRows = a.shape[a.rank - 2], aCols = a.shape[a.rank - 1]
+        let bRows = b.shape[b.rank - 2], bCols = b.shape[b.rank - 1]
+        let (m, k) = transposeSelf ? (aCols, aRows) : (aRows, aCols)
+        let (kb, n) = transposeOther ? (bCols, bRows) : (bRows, bCols)
+        precondition(k == kb, "matmul: inner sizes differ: \(a.shape)\(transposeSelf ? "ᵀ" : "") · \(b.shape)\(transposeOther ? "ᵀ" : "")")
+        let batch = batchA.elementCount
+        let shared = batchB.isEmpty
+        let y = Tensor(uninitializedShape: batchA + [m, n])
+        let strideA = aRows * aCols, strideB = shared ? 0 : bRows * bCols, strideY = m * n
+
+        if shared && !transposeSelf {
+            // One GEMM over all batch rows: [B·M, K]·op(W).
+            BLAS.sgemm(transposeA: false, transposeB: transposeOther, m: batch * m, n: n, k: k, a: a.data, lda: aCols,
+                       b: b.data, ldb: bCols, beta: 0, c: y.data, ldc: n)
+        } else {
+            for i in 0..<batch {
+                BLAS.sgemm(transposeA: transposeSelf, transposeB: transposeOther, m: m, n: n, k: k,
+                           a: a.data + i * strideA, lda: aCols, b: b.data + i * strideB, ldb: bCols,
+                           beta: 0, c: y.data + i * strideY, ldc: n)
+            }
+        }
+
+        y.record("matmul", [a, b]) { gy in
+            // C = op(A)·op(B): d op(A) = gC·op(B)ᵀ, d op(B) = op(A)ᵀ·gC; transposes fold into GEMM flags.
+            a.accumulateGrad { ga in
+                for i in 0..<batch {
+                    let g = gy.data + i * strideY, bp = b.data + i * strideB, out = ga + i * strideA
+                    if transposeSelf { // dA [K, M] = op(B)·gCᵀ
+                        BLAS.sgemm(transposeA: transposeOther, transposeB: true, m: k, n: m, k: n, a: bp, lda: bCols,
+                                   b: g, ldb: n, beta: 1, c: out, ldc: aCols)
+                    } else {           // dA [M, K] = gC·op(B)ᵀ
+                        BLAS.sgemm(transposeA: false, transposeB: !transposeOther, m: m, n: k, k: n, a: g, lda: n,
+                                   b: bp, ldb: bCols, beta: 1, c: out, ldc: aCols)
+                    }
+                }
+            }
+            b.accumulateGrad { gb in
+                if shared && !transposeSelf {
+                    let rows = batch * m
+                    if transposeOther { // dB [N, K] = gCᵀ·A
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: k, k: rows, a: gy.data, lda: n,
+                                   b: a.data, ldb: aCols, beta: 1, c: gb, ldc: bCols)
+                    } else {            // dB [K, N] = Aᵀ·gC
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: n, k: rows, a: a.data, lda: aCols,
+                                   b: gy.data, ldb: n, beta: 1, c: gb, ldc: bCols)
+                    }
+                    return
+                }
+                for i in 0..<batch {
+                    let g = gy.data + i * strideY, ap = a.data + i * strideA, out = gb + i * strideB
+                    if transposeOther { // dB [N, K] = gCᵀ·op(A)
+                        BLAS.sgemm(transposeA: true, transposeB: transposeSelf, m: n, n: k, k: m, a: g, lda: n,
+                                   b: ap, ldb: aCols, beta: 1, c: out, ldc: bCols)
+                    } else {            // dB [K, N] = op(A)ᵀ·gC
+                        BLAS.sgemm(transposeA: !transposeSelf, transposeB: false, m: k, n: n, k: m, a: ap, lda: aCols,
+                                   b: g, ldb: n, beta: 1, c: out, ldc: bCols)
+                    }
+                }
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,48 @@
+// CKernels — the engine's hot float loops, compiled at -O3 with one clone per CPU family
+// (AVX-512 / AVX2 / baseline, picked at load time), so they are fast even in debug builds.
+//
+// Conventions: `rows × cols` row-major matrices; every *_backward ACCUMULATES (+=) into its
+// gradient outputs, so the caller owns zero-initialisation; functions work on the slice they are
+// given so Swift can split them across threads.
+#ifndef ADAROUTE_KERNELS_H
+#define ADAROUTE_KERNELS_H
+
+#include <stdint.h>
+
+// ---- GELU (exact erf form and tanh form) -------------------------------------------------
+void ak_gelu_erf_forward(const float *x, float *y, long n);
+void ak_gelu_erf_backward(const float *x, const float *gy, float *gx, long n);
+void ak_gelu_tanh_forward(const float *x, float *y, long n);
+void ak_gelu_tanh_backward(const float *x, const float *gy, float *gx, long n);
+void ak_exp(const float *x, float *y, long n);
+void ak_sigmoid(const float *x, float *y, long n);
+
+// ---- softmax / log-softmax over the last axis ---------------------------------------------
+void ak_softmax_forward(const float *x, float *y, long rows, long cols);
+/// gx += y ⊙ (gy − Σ gy⊙y)
+void ak_softmax_backward(const float *y, const float *gy, float *gx, long rows, long cols);
+void ak_log_softmax_forward(const float *x, float *y, long rows, long cols);
+/// gx += gy − exp(y)·Σ gy
+void ak_log_softmax_backward(const float *y, const float *gy, float *gx, long rows, long cols);
+
+// ---- LayerNorm over the last axis (biased variance) ---------------------------------------
+/// mean/rstd: one per row, saved for the backward.
+void ak_layernorm_forward(const float *x, const float *w, const float *b, float *y, float *mean,
+                          float *rstd, long rows, long cols, float eps);
+/// gx += …; gw += Σ_rows gy⊙x̂; gb += Σ_rows gy. Any of gx/gw/gb may be NULL.
+void ak_layernorm_backward(const float *x, const float *w, const float *mean, const float *rstd,
+                           const float *gy, float *gx, float *gw, float *gb, long rows, long cols);
+
+// ---- pixel-wise softmax cross-entropy on one (classes × plane) image -----------------------
+/// Pixels p0..<p1 of logits[c * plane + p]. Writes lse[p] (log-sum-exp, saved for the backward),
+/// adds the loss of valid pixels to *loss_sum and their count to *valid. label == ignore is skipped;
+/// returns the first pixel whose label is outside 0..<classes (and not ignore), or -1.
+long ak_cross_entropy_forward(const float *logits, const int32_t *labels, float *lse, long classes,
+                              long plane, long p0, long p1, int32_t ignore, double *loss_sum,
+                              long *valid);
+/// glogits[c, p] += scale · (softmax − onehot) for valid pixels p0..<p1.
+void ak_cross_entropy_backward(const float *logits, const int32_t *labels, const float *lse,
+                               float *glogits, long classes, long plane, long p0, long p1,
+                               int32_t ignore, float scale);
+
+#endif
