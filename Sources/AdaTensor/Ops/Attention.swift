@@ -1,0 +1,92 @@
+// Fused multi-head scaled-dot-product attention on timm's packed qkv layout.
+//
+// Legend: B batch, N tokens, D model width, H heads, hd = D/H head width.
+// qkv [B, N, 3·D] is the output of the `attn.qkv` linear: columns 0..<D are q, D..<2D k, 2D..<3D v,
+// and head h owns columns h·hd..<(h+1)·hd within each. Every GEMM reads q/k/v straight out of that
+// strided buffer (leading dimension 3·D) and writes its head's block of the [B, N, D] output
+// (leading dimension D), so no head is ever copied or transposed.
+import CKernels
+
+extension Tensor {
+    /// softmax(q·kᵀ/√hd)·v per head, heads concatenated (head 0 first): qkv [B, N, 3·D] → [B, N, D].
+    /// Same as timm's `Attention.forward` after the qkv linear and before the output projection.
+    public func attention(heads: Int) -> Tensor {
+        let qkv = self
+        precondition(qkv.rank == 3 && qkv.shape[2] % 3 == 0,
+                     "attention: qkv must be [B, N, 3·D], got \(qkv.shape)")
+        let batch = qkv.shape[0], tokens = qkv.shape[1], width = qkv.shape[2] / 3
+        precondition(heads >= 1 && width % heads == 0,
+                     "attention: width D = \(width) (qkv \(qkv.shape)) is not divisible by \(heads) heads")
+        let headWidth = width / heads
+        let rowStride = 3 * width                  // leading dimension of q, k, v inside qkv
+        let scale = Float(1 / Double(Swift.max(headWidth, 1)).squareRoot())
+        let square = tokens * tokens               // one N × N probability matrix
+        let y = Tensor(uninitializedShape: [batch, tokens, width])
+
+        // Keep every head's probabilities only when a backward will need them; inference reuses one N × N.
+        let keepProbabilities = Autograd.isEnabled && qkv.needsGrad
+        let probabilities = Storage(uninitializedCount: (keepProbabilities ? batch * heads : 1) * square)
+        // Softmax rows per thread: enough work per chunk to pay for the dispatch.
+        let minimumRows = Swift.max(1, 16384 / Swift.max(tokens, 1))
+
+        for b in 0..<batch {
+            let sample = qkv.data + b * tokens * rowStride
+            for h in 0..<heads {
+                let q = sample + h * headWidth, k = q + width, v = q + 2 * width
+                let p = probabilities.pointer + (keepProbabilities ? (b * heads + h) * square : 0)
+                // S = scale · q·kᵀ  [N, N]
+                BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth, alpha: scale,
+                           a: q, lda: rowStride, b: k, ldb: rowStride, beta: 0, c: p, ldc: tokens)
+                // P = softmax(S) row by row, in place (the kernel reads x[j] before writing y[j]).
+                Parallel.chunks(tokens, minimumChunk: minimumRows) { rows in
+                    let start = p + rows.lowerBound * tokens
+                    ak_softmax_forward(start, start, rows.count, tokens)
+                }
+                // O_h = P·v  [N, hd] into columns h·hd..<(h+1)·hd of y.
+                BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headWidth, k: tokens,
+                           a: p, lda: tokens, b: v, ldb: rowStride,
+                           beta: 0, c: y.data + b * tokens * width + h * headWidth, ldc: width)
+            }
+        }
+        guard keepProbabilities else { return y }
+
+        y.record("attention", [qkv]) { gy in
+            qkv.accumulateGrad { gqkv in
+                // Per-head scratch, reused for every (b, h): dP = dO·vᵀ and dS = softmax-backward(P, dP).
+                let gradProbabilities = Storage(uninitializedCount: square)
+                let gradScores = Storage(uninitializedCount: square)
+                let dP = gradProbabilities.pointer, dS = gradScores.pointer
+                for b in 0..<batch {
+                    let sample = qkv.data + b * tokens * rowStride
+                    let gradSample = gqkv + b * tokens * rowStride
+                    for h in 0..<heads {
+                        let q = sample + h * headWidth, k = q + width, v = q + 2 * width
+                        let gq = gradSample + h * headWidth, gk = gq + width, gv = gq + 2 * width
+                        let p = probabilities.pointer + (b * heads + h) * square
+                        let gO = gy.data + b * tokens * width + h * headWidth
+                        // dv += Pᵀ·dO
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headWidth, k: tokens,
+                                   a: p, lda: tokens, b: gO, ldb: width, beta: 1, c: gv, ldc: rowStride)
+                        // dP = dO·vᵀ
+                        BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth,
+                                   a: gO, lda: width, b: v, ldb: rowStride, beta: 0, c: dP, ldc: tokens)
+                        // dS = P ⊙ (dP − rowsum(dP ⊙ P)); the kernel accumulates, so zero each row block first.
+                        Parallel.chunks(tokens, minimumChunk: minimumRows) { rows in
+                            let offset = rows.lowerBound * tokens
+                            (dS + offset).update(repeating: 0, count: rows.count * tokens)
+                            ak_softmax_backward(p + offset, dP + offset, dS + offset, rows.count, tokens)
+                        }
+                        // dq += scale · dS·k ; dk += scale · dSᵀ·q
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headWidth, k: tokens,
+                                   alpha: scale, a: dS, lda: tokens, b: k, ldb: rowStride,
+                                   beta: 1, c: gq, ldc: rowStride)
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headWidth, k: tokens,
+                                   alpha: scale, a: dS, lda: tokens, b: q, ldb: rowStride,
+                                   beta: 1, c: gk, ldc: rowStride)
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
