@@ -1,0 +1,112 @@
+import AdaTensor
+import AdaTestSupport
+import Testing
+
+@Suite("Bilinear resize")
+struct ResizeTests {
+    /// align_corners=False source taps for one axis, in Double: (low, high, weight of high).
+    static func taps(_ inSize: Int, _ outSize: Int) -> [(Int, Int, Double)] {
+        (0..<outSize).map { d in
+            let src = max((Double(d) + 0.5) * Double(inSize) / Double(outSize) - 0.5, 0)
+            let i0 = min(Int(src), inSize - 1)
+            return (i0, min(i0 + 1, inSize - 1), src - Double(i0))
+        }
+    }
+
+    /// Naive reference: each output pixel from its four neighbours.
+    static func naive(_ x: Tensor, _ outH: Int, _ outW: Int) -> [Float] {
+        let planes = x.shape[0] * x.shape[1], inH = x.shape[2], inW = x.shape[3]
+        let rows = taps(inH, outH), cols = taps(inW, outW)
+        var out: [Float] = []
+        for p in 0..<planes { for (y0, y1, ly) in rows { for (x0, x1, lx) in cols {
+            func v(_ r: Int, _ c: Int) -> Double { Double(x.data[(p * inH + r) * inW + c]) }
+            out.append(Float((1 - ly) * ((1 - lx) * v(y0, x0) + lx * v(y0, x1)) + ly * ((1 - lx) * v(y1, x0) + lx * v(y1, x1))))
+        } } }
+        return out
+    }
+
+    static func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-5) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tol }
+    }
+
+    @Test func upsample2x2To4x4ByHand() {
+        let x = Tensor(shape: [1, 1, 2, 2], values: [1, 2, 3, 4])
+        let y = x.resizedBilinear(height: 4, width: 4)
+        #expect(y.shape == [1, 1, 4, 4])
+        // torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear", align_corners=False)
+        let expected: [Float] = [
+            1.0, 1.25, 1.75, 2.0,
+            1.5, 1.75, 2.25, 2.5,
+            2.5, 2.75, 3.25, 3.5,
+            3.0, 3.25, 3.75, 4.0,
+        ]
+        #expect(Self.close(y.values, expected), "\(y.values)")
+    }
+
+    @Test func downsample4x4To2x2AveragesAtHalfPixels() {
+        // src = 0.5 and 2.5 on both axes: each output is the mean of a 2×2 block.
+        let x = Tensor(shape: [1, 2, 4, 4], values: (0..<32).map { Float($0 * $0 % 13) })
+        let y = x.resizedBilinear(height: 2, width: 2)
+        var expected: [Float] = []
+        for c in 0..<2 { for by in 0..<2 { for bx in 0..<2 {
+            var s: Float = 0
+            for dy in 0..<2 { for dx in 0..<2 { s += x.data[c * 16 + (2 * by + dy) * 4 + 2 * bx + dx] } }
+            expected.append(s / 4)
+        } } }
+        #expect(Self.close(y.values, expected), "\(y.values) vs \(expected)")
+    }
+
+    @Test func nonIntegerRatio3x5To7x4() {
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor.normal([2, 3, 3, 5], using: &rng)
+        let y = x.resizedBilinear(height: 7, width: 4)
+        #expect(y.shape == [2, 3, 7, 4])
+        #expect(Self.close(y.values, Self.naive(x, 7, 4)))
+        // Hand check of one value: output (row 1, col 1) of plane 0. Rows: src = 1.5·3/7 − 0.5 = 1/7 → rows 0, 1
+        // with weight 1/7; cols: src = 1.5·5/4 − 0.5 = 1.375 → cols 1, 2 with weight 0.375.
+        let (a, b, c, d) = (x.data[1], x.data[2], x.data[6], x.data[7])
+        let ly: Float = 1.0 / 7, lx: Float = 0.375
+        let byHand = (1 - ly) * ((1 - lx) * a + lx * b) + ly * ((1 - lx) * c + lx * d)
+        #expect(abs(y.data[5] - byHand) < 1e-5)
+    }
+
+    @Test(arguments: [(9, 4), (2, 11), (1, 3), (5, 1), (16, 5)])
+    func mixedSizesMatchNaive(size: (Int, Int)) {
+        var rng = RandomGenerator(seed: 6)
+        let x = Tensor.normal([1, 2, 6, 7], using: &rng)
+        #expect(Self.close(x.resizedBilinear(height: size.0, width: size.1).values, Self.naive(x, size.0, size.1)))
+    }
+
+    @Test func identitySizeReturnsTheInput() {
+        var rng = RandomGenerator(seed: 7)
+        let x = Tensor.normal([2, 3, 5, 4], using: &rng, requiresGrad: true)
+        let y = x.resizedBilinear(height: 5, width: 4)
+        #expect(y.shape == x.shape)
+        #expect(y.values == x.values)
+        let report = GradCheck.run([x]) { $0[0].resizedBilinear(height: 5, width: 4) }
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test func sameHeightOtherWidthKeepsRowsExact() {
+        // Height unchanged: each output row is a 1-D resize of its input row alone.
+        let x = Tensor(shape: [1, 1, 3, 2], values: [1, 2, 10, 20, 100, 200])
+        let y = x.resizedBilinear(height: 3, width: 4)
+        #expect(Self.close(y.values, [1, 1.25, 1.75, 2, 10, 12.5, 17.5, 20, 100, 125, 175, 200]))
+    }
+
+    @Test(arguments: [(7, 9), (11, 4)])
+    func upsampleGradient(size: (Int, Int)) {
+        var rng = RandomGenerator(seed: 8)
+        let x = Tensor.normal([2, 3, 3, 5], using: &rng, requiresGrad: true)
+        let report = GradCheck.run([x]) { $0[0].resizedBilinear(height: size.0, width: size.1) }
+        #expect(report.passed, "\(report)")
+    }
+
+    @Test(arguments: [(2, 2), (3, 2), (5, 3), (4, 5)]) // (4, 5): width 9 → 5 takes the blend-rows-first path
+    func downsampleGradient(size: (Int, Int)) {
+        var rng = RandomGenerator(seed: 9)
+        let x = Tensor.normal([2, 3, 7, 9], using: &rng, requiresGrad: true)
+        let report = GradCheck.run([x]) { $0[0].resizedBilinear(height: size.0, width: size.1) }
+        #expect(report.passed, "\(report)")
+    }
+}
