@@ -81,3 +81,25 @@ struct GradCheckerTests {
         #expect(!report.passed)
     }
 }
+
+@Suite("Graph memory")
+struct GraphMemoryTests {
+    /// A forward with gradients on but no backward (e.g. a validation pass) must not leak: an op's
+    /// output may not capture itself in its own backward closure.
+    @Test func outputsAreFreedWithoutBackward() {
+        let w = Tensor([0.1, 0.2, 0.3], requiresGrad: true)
+        let ops: [(String, (Tensor) -> Tensor)] = [
+            ("exp", { $0.exp() }), ("sigmoid", { $0.sigmoid() }), ("softmax", { $0.softmax() }),
+            ("logSoftmax", { $0.logSoftmax() }), ("sqrt", { $0.sqrt() }), ("gelu", { $0.gelu() }),
+        ]
+        for (name, op) in ops {
+            weak var weakOutput: Tensor?
+            do {
+                let y = op(w)
+                #expect(y.isRecorded)
+                weakOutput = y
+            }
+            #expect(weakOutput == nil, "\(name) output leaked")
+        }
+    }
+}

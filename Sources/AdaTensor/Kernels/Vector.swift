@@ -20,18 +20,24 @@ public enum Vector {
         for i in 0..<count { x[i] *= alpha }
     }
 
-    /// Σ x[i], accumulated in 16 lanes (then in Double) for speed and accuracy.
+    /// Σ x[i]: 16 float lanes over blocks of 4096 values, block sums added in Double, so the error
+    /// stays at a few ulp even for millions of values.
     @inline(__always)
     public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-        var acc = SIMD16<Float>.zero
-        var i = 0
         let raw = UnsafeRawPointer(x)
-        while i + 16 <= count {
-            acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
+        var total = 0.0
+        var i = 0
+        while i < count {
+            let end = Swift.min(count, i + 4096)
+            var acc = SIMD16<Float>.zero
+            while i + 16 <= end {
+                acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                i += 16
+            }
+            var block = Double(acc.sum())
+            while i < end { block += Double(x[i]); i += 1 }
+            total += block
         }
-        var total = Double(acc.sum())
-        while i < count { total += Double(x[i]); i += 1 }
         return Float(total)
     }
 

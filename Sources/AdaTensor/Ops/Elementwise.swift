@@ -91,7 +91,9 @@ extension Tensor {
         let y = Tensor(uninitializedShape: shape)
         let px = x.data, py = y.data
         Parallel.chunks(count, minimumChunk: 32768) { r in for i in r { py[i] = f(px[i]) } }
+        let keepAlive = y.storage // py stays valid without capturing y (no retain cycle)
         y.record(name, [x]) { gy in
+            _ = keepAlive
             x.accumulateGrad { gx in
                 let pg = gy.data
                 Parallel.chunks(x.count, minimumChunk: 32768) { r in
@@ -114,8 +116,9 @@ extension Tensor {
         let x = self
         let y = Tensor(uninitializedShape: shape)
         Parallel.chunks(count, minimumChunk: 16384) { r in ak_exp(x.data + r.lowerBound, y.data + r.lowerBound, r.count) }
+        let saved = y.storage // not y itself: y → its GradFunction → y would be a retain cycle
         y.record("exp", [x]) { gy in
-            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * y.data[i] } }
+            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * saved.pointer[i] } }
         }
         return y
     }
@@ -129,8 +132,10 @@ extension Tensor {
         let x = self
         let y = Tensor(uninitializedShape: shape)
         Parallel.chunks(count, minimumChunk: 16384) { r in ak_sigmoid(x.data + r.lowerBound, y.data + r.lowerBound, r.count) }
+        let saved = y.storage // see exp()
         y.record("sigmoid", [x]) { gy in
-            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * y.data[i] * (1 - y.data[i]) } }
+            let s = saved.pointer
+            x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += gy.data[i] * s[i] * (1 - s[i]) } }
         }
         return y
     }
