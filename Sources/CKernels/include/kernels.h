@@ -45,4 +45,8 @@ void ak_cross_entropy_backward(const float *logits, const int32_t *labels, const
                                float *glogits, long classes, long plane, long p0, long p1,
                                int32_t ignore, float scale);
 
+// ---- process set-up ----------------------------------------------------------------------
+/// glibc: keep large freed blocks for reuse instead of unmapping them (no page-fault storm per step).
+void ak_tune_allocator(void);
+
 #endif
