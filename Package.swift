@@ -48,5 +48,7 @@ let package = Package(
         .target(name: "AdaTestSupport", dependencies: ["AdaTensor", "AdaIO"], swiftSettings: swift5),
         .testTarget(name: "AdaTensorTests", dependencies: ["AdaTensor", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaNNTests", dependencies: ["AdaNN", "AdaTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "AdaModelsTests", dependencies: ["AdaModels", "AdaTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
     ]
 )

@@ -16,16 +16,30 @@ open class Module {
     /// Sub-modules, by local name (e.g. "attn", or "0", "1", … inside a list).
     open var children: [(String, Module)] { [] }
 
-    /// Every parameter in the tree with its full dotted name, parents first.
+    /// Every parameter in the tree with its full dotted name, parents first. A child registered
+    /// under the empty name shares its parent's prefix (an adapter plugged into a Linear puts its
+    /// `lora_A` next to the Linear's `weight`, as PEFT names them).
     public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
         var out = localParameters.map { (prefix + $0.0, $0.1) }
-        for (name, child) in children { out += child.namedParameters(prefix: prefix + name + ".") }
+        for (name, child) in children { out += child.namedParameters(prefix: Self.join(prefix, name)) }
         return out
     }
 
     public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
         var out = localBuffers.map { (prefix + $0.0, $0.1) }
-        for (name, child) in children { out += child.namedBuffers(prefix: prefix + name + ".") }
+        for (name, child) in children { out += child.namedBuffers(prefix: Self.join(prefix, name)) }
+        return out
+    }
+
+    private static func join(_ prefix: String, _ name: String) -> String { name.isEmpty ? prefix : prefix + name + "." }
+
+    /// Every module in the tree with its dotted path ("" for self).
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        var out: [(String, Module)] = [(prefix, self)]
+        for (name, child) in children {
+            let path = name.isEmpty ? prefix : (prefix.isEmpty ? name : prefix + "." + name)
+            out += child.namedModules(prefix: path)
+        }
         return out
     }
 

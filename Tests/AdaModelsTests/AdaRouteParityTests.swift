@@ -1,0 +1,133 @@
+// Parity with the PyTorch reference (shared/fixtures/adaroute_parity, README there): every size comes
+// from the file, so regenerated fixtures of other shapes pass unchanged.
+import AdaIO
+import AdaModels
+import AdaNN
+import AdaTensor
+import AdaTestSupport
+import Foundation
+import Testing
+
+/// Builds the fixture's model from its tensor shapes and metadata and loads every `param.*`/`buffer.*`.
+struct FixtureModel {
+    let file: SafeTensorsFile
+    let model: SegmentationModel
+    let images: Tensor
+    let labels: [Int32]
+
+    init(_ relative: String) throws {
+        let file = try Fixtures.open(relative)
+        self.file = file
+        let shape = { (name: String) in file.entry(name)!.shape }
+        let dim = shape("param.pos_embed")[2]
+        let depth = Set(file.names.compactMap { $0.hasPrefix("param.blocks.") ? $0.split(separator: ".")[2] : nil }).count
+        let patch = shape("param.patch_embed.proj.weight")[2]
+        let heads = Int(file.metadata["heads"] ?? "") ?? 1
+        images = try file.tensor("input.images")
+        labels = try file.integers("input.labels").values.map { Int32($0) }
+        var config = ViTConfig(embedDim: dim, depth: depth, heads: heads,
+                               mlpRatio: Double(shape("param.blocks.0.mlp.fc1.weight")[0]) / Double(dim),
+                               patchSize: patch, imageHeight: images.shape[2], imageWidth: images.shape[3])
+        config.qkvBias = file.entry("param.blocks.0.attn.qkv.bias") != nil
+        var generator = RandomGenerator(seed: 99)
+        let backbone = VisionTransformer(config: config, generator: &generator)
+        let head = LinearHead(dim: dim, classes: shape("param.head.weight")[0], generator: &generator)
+        model = SegmentationModel(backbone: backbone, head: head)
+        if file.entry("param.expert.projA") != nil {
+            let kernels = file.names.compactMap { name -> Int? in
+                name.hasPrefix("param.expert.conv") ? Int(name.dropFirst("param.expert.conv".count)) : nil
+            }.sorted()
+            var ada = AdaRouteConfig(rank: shape("param.expert.projA")[1],
+                                     routerHidden: shape("param.adapters.0.router.0.weight")[0], kernelSizes: kernels)
+            ada.experts = shape("param.expert.projA")[0]
+            AdapterInjector.apply(AdapterSettings(method: .adaroute, adaroute: ada), to: model, generator: &generator)
+        }
+    }
+
+    /// Loads `param.*` and `buffer.*`; returns the load report.
+    func load() throws -> LoadReport {
+        try model.load(file) { name in
+            for prefix in ["param.", "buffer."] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
+            return nil
+        }
+    }
+}
+
+@Suite("AdaRoute parity with the PyTorch reference")
+struct AdaRouteParityTests {
+    static let files = ["adaroute_parity/adaroute_token.safetensors", "adaroute_parity/adaroute_conv35.safetensors"]
+
+    @Test(arguments: files)
+    func everyTensorLoadsByName(file: String) throws {
+        let fixture = try FixtureModel(file)
+        let report = try fixture.load()
+        #expect(report.missing.isEmpty, "\(report)")
+        let stray = report.unexpected.filter { $0.hasPrefix("param.") || $0.hasPrefix("buffer.") }
+        #expect(stray.isEmpty, "\(stray)")
+    }
+
+    @Test(arguments: files)
+    func forwardLossAndGradientsMatch(file: String) throws {
+        let fixture = try FixtureModel(file)
+        _ = try fixture.load()
+        let model = fixture.model
+        // The token file has gradients for every parameter (a full fine-tuning check); the conv file for
+        // the PEFT-trainable set only — which must be exactly our trainable set.
+        let gradNames = Set(fixture.file.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+        if gradNames.count == model.namedParameters().count { model.setTrainable(true) }
+        #expect(Set(model.trainableParameters().map(\.0)) == gradNames)
+
+        var probed: [String: Tensor] = [:]
+        let context = ForwardContext()
+        context.probe = { name, tensor in probed[name] = tensor.detached() }
+        model.setTraining(true)
+        let (loss, logits) = try model.loss(fixture.images, labels: fixture.labels, context: context)
+
+        var worst: [String: Double] = [:] // max |Δ|/max|ref| per tensor group, printed for the record
+        func note(_ group: String, _ c: Closeness) { worst[group] = max(worst[group] ?? 0, c.relative) }
+        var checkedDebug = 0
+        for name in fixture.file.names where name.hasPrefix("debug.") {
+            let key = String(name.dropFirst("debug.".count))
+            let ours = try #require(probed[key], "no activation probed for \(name)")
+            let result = compare(ours, try fixture.file.tensor(name), rtol: 1e-5, atol: 1e-6)
+            #expect(result.passed, "\(name): \(result)")
+            note("debug", result)
+            checkedDebug += 1
+        }
+        #expect(checkedDebug >= 5)
+        let logitResult = compare(logits, try fixture.file.tensor("output.logits"), rtol: 1e-5, atol: 1e-6)
+        #expect(logitResult.passed, "logits: \(logitResult)")
+        note("logits", logitResult)
+        let expectedLoss = try fixture.file.tensor("output.loss").item
+        #expect(abs(loss.item - expectedLoss) <= 1e-5, "loss \(loss.item) vs \(expectedLoss)")
+
+        loss.backward()
+        for (name, parameter) in model.trainableParameters() {
+            let grad = try #require(parameter.grad, "no gradient for \(name)")
+            let result = compare(grad, try fixture.file.tensor("grad." + name), rtol: 1e-4, atol: 1e-7)
+            #expect(result.passed, "grad.\(name): \(result)")
+            note(name.hasPrefix("adapters.") || name.hasPrefix("expert.") ? "grad adapter" : name.hasPrefix("head.") ? "grad head" : "grad backbone", result)
+        }
+        print("parity \(file): loss |Δ| \(abs(loss.item - expectedLoss)); max relative error per group:",
+              worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
+    }
+
+    /// AdamW in isolation: the fixture's own gradients in, one step, compare with adamw1.* (≤ 1e-6).
+    @Test(arguments: files)
+    func adamWStepMatches(file: String) throws {
+        let fixture = try FixtureModel(file)
+        _ = try fixture.load()
+        var parameters: [(String, Tensor)] = []
+        for (name, p) in fixture.model.namedParameters() where fixture.file.entry("adamw1." + name) != nil {
+            p.grad = try fixture.file.tensor("grad." + name)
+            parameters.append((name, p))
+        }
+        #expect(!parameters.isEmpty)
+        let optimizer = AdamW(groups: [ParameterGroup(parameters: parameters, weightDecay: 0.05)])
+        optimizer.step(learningRate: 1e-3)
+        for (name, p) in parameters {
+            let result = compare(p, try fixture.file.tensor("adamw1." + name), rtol: 0, atol: 1e-6)
+            #expect(result.passed, "adamw1.\(name): \(result)")
+        }
+    }
+}
