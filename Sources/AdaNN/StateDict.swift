@@ -10,6 +10,8 @@ public struct LoadReport: CustomStringConvertible {
     /// Names the source had that the model does not use.
     public var unexpected: [String] = []
     public var loaded: [String] = []
+    /// Remarks such as "pos_embed resampled …".
+    public var notes: [String] = []
     public var description: String {
         "loaded \(loaded.count) tensors; missing \(missing.count)\(missing.isEmpty ? "" : ": " + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", …" : "")); unexpected \(unexpected.count)\(unexpected.isEmpty ? "" : ": " + unexpected.prefix(8).joined(separator: ", ") + (unexpected.count > 8 ? ", …" : ""))"
     }

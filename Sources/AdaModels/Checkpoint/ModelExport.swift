@@ -1,0 +1,65 @@
+// Model files:
+// - full export: every parameter and buffer under the fixture naming (timm names at the root,
+//   adapters.{i}.*, expert.*, head.*) in one model.safetensors — a PyTorch user loads it by name;
+// - adapter checkpoint: only what the method trains (plus its buffers) in adapter_model.safetensors,
+//   and the structure in adapter_config.json, as PEFT does. The frozen backbone comes from its own file.
+import AdaIO
+import AdaNN
+import AdaTensor
+import Foundation
+
+public enum ModelFiles {
+    public static let adapterWeights = "adapter_model.safetensors"
+    public static let adapterConfig = "adapter_config.json"
+
+    /// Writes the whole model (float32) to `path`.
+    public static func exportFull(_ model: SegmentationModel, spec: ModelSpec, to path: String) throws {
+        try model.save(to: path, metadata: ["format": "pt", "adaroute_spec": try encode(spec)])
+    }
+
+    /// The tensors an adapter checkpoint holds: trainable parameters and every buffer outside the backbone.
+    public static func adapterTensors(_ model: SegmentationModel) -> [(String, Tensor)] {
+        let backboneBuffers = Set(model.backbone.namedBuffers().map(\.0))
+        return model.trainableParameters() + model.namedBuffers().filter { !backboneBuffers.contains($0.0) }
+    }
+
+    /// Writes adapter_model.safetensors + adapter_config.json into `directory`; returns the weights' byte size.
+    @discardableResult
+    public static func saveAdapter(_ model: SegmentationModel, spec: ModelSpec, to directory: String) throws -> Int {
+        let dir = URL(fileURLWithPath: directory)
+        let json = try encode(spec)
+        var writer = SafeTensorsWriter(metadata: ["format": "pt", "adaroute_spec": json])
+        for (name, t) in adapterTensors(model) { writer.add(name, t) }
+        let data = try writer.serialized()
+        try AtomicFile.write(data, to: dir.appendingPathComponent(adapterWeights))
+        try AtomicFile.write(Data(json.utf8), to: dir.appendingPathComponent(adapterConfig))
+        return data.count
+    }
+
+    public static func encode(_ spec: ModelSpec) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(spec), as: UTF8.self)
+    }
+
+    public static func decodeSpec(_ json: String, source: String) throws -> ModelSpec {
+        do { return try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8)) } catch {
+            throw ModelFileError.badSpec(file: source, reason: "\(error)")
+        }
+    }
+
+    /// Reads the spec stored in a model or adapter file (metadata key adaroute_spec).
+    public static func spec(of file: SafeTensorsFile) throws -> ModelSpec {
+        guard let json = file.metadata["adaroute_spec"] else {
+            throw ModelFileError.badSpec(file: file.path, reason: "no adaroute_spec in __metadata__ (not written by adaroute)")
+        }
+        return try decodeSpec(json, source: file.path)
+    }
+}
+
+public enum ModelFileError: Error, CustomStringConvertible {
+    case badSpec(file: String, reason: String)
+    public var description: String {
+        switch self { case let .badSpec(file, reason): return "\(file): cannot read the model structure: \(reason)" }
+    }
+}

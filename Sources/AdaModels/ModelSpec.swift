@@ -1,0 +1,40 @@
+// Everything needed to rebuild a model's structure: backbone shape, head, classes, adapter method.
+// Saved as JSON next to adapter checkpoints (PEFT's adapter_config.json role).
+import AdaNN
+import AdaTensor
+
+public enum HeadKind: String, Codable, CaseIterable, Sendable {
+    case linear
+}
+
+public struct HeadSpec: Equatable, Sendable, Codable {
+    public var kind: HeadKind = .linear
+    public init(kind: HeadKind = .linear) { self.kind = kind }
+}
+
+public struct ModelSpec: Equatable, Sendable, Codable {
+    public var backbone: ViTConfig
+    public var classes: Int
+    public var head: HeadSpec
+    public var adapter: AdapterSettings
+
+    public init(backbone: ViTConfig, classes: Int, head: HeadSpec = HeadSpec(), adapter: AdapterSettings = AdapterSettings()) {
+        self.backbone = backbone
+        self.classes = classes
+        self.head = head
+        self.adapter = adapter
+    }
+
+    /// A randomly initialised model of this structure (seeded), with the method's trainable set.
+    public func build(seed: UInt64) -> SegmentationModel {
+        var generator = RandomGenerator(seed: seed)
+        let backbone = VisionTransformer(config: self.backbone, generator: &generator)
+        let head: SegmentationHead
+        switch self.head.kind {
+        case .linear: head = LinearHead(dim: self.backbone.embedDim, classes: classes, generator: &generator)
+        }
+        let model = SegmentationModel(backbone: backbone, head: head)
+        AdapterInjector.apply(adapter, to: model, generator: &generator)
+        return model
+    }
+}
