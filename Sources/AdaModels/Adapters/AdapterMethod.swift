@@ -7,6 +7,10 @@ import AdaTensor
 public enum AdapterMethodKind: String, Codable, CaseIterable, Sendable {
     /// AdaRoute / ParaX: routed adapters after every block over one shared expert center.
     case adaroute
+    /// LoRA (PEFT semantics) on chosen linears of every block.
+    case lora
+    /// AdaptFormer: a bottleneck branch in parallel to every block's MLP.
+    case adaptformer
     /// Head only (linear probe): the whole backbone frozen.
     case linear
     /// Full fine-tuning: every parameter trains.
@@ -16,10 +20,24 @@ public enum AdapterMethodKind: String, Codable, CaseIterable, Sendable {
 public struct AdapterSettings: Equatable, Sendable, Codable {
     public var method: AdapterMethodKind = .adaroute
     public var adaroute = AdaRouteConfig()
+    public var lora = LoRAConfig()
+    public var adaptformer = AdaptFormerConfig()
 
-    public init(method: AdapterMethodKind = .adaroute, adaroute: AdaRouteConfig = AdaRouteConfig()) {
+    public init(method: AdapterMethodKind = .adaroute, adaroute: AdaRouteConfig = AdaRouteConfig(),
+                lora: LoRAConfig = LoRAConfig(), adaptformer: AdaptFormerConfig = AdaptFormerConfig()) {
         self.method = method
         self.adaroute = adaroute
+        self.lora = lora
+        self.adaptformer = adaptformer
+    }
+
+    /// Missing keys keep their defaults: a config names its method and only that method's settings.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decodeIfPresent(AdapterMethodKind.self, forKey: .method) ?? .adaroute
+        adaroute = try c.decodeIfPresent(AdaRouteConfig.self, forKey: .adaroute) ?? AdaRouteConfig()
+        lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora) ?? LoRAConfig()
+        adaptformer = try c.decodeIfPresent(AdaptFormerConfig.self, forKey: .adaptformer) ?? AdaptFormerConfig()
     }
 }
 
@@ -38,6 +56,10 @@ public enum AdapterInjector {
             model.blockAdapters = model.backbone.blocks.map { _ in
                 AdaRouteAdapter(dim: dim, center: center, config: settings.adaroute, generator: &generator)
             }
+        case .lora:
+            LoRA.inject(settings.lora, into: model.backbone, generator: &generator)
+        case .adaptformer:
+            AdaptFormer.inject(settings.adaptformer, into: model.backbone, generator: &generator)
         }
         model.head.setTrainable(true)
     }
