@@ -62,5 +62,6 @@ public enum AdapterInjector {
             AdaptFormer.inject(settings.adaptformer, into: model.backbone, generator: &generator)
         }
         model.head.setTrainable(true)
+        model.setTraining(model.isTraining) // new modules follow the model's train/eval mode
     }
 }

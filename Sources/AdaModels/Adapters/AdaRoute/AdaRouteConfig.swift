@@ -21,6 +21,20 @@ public struct AdaRouteConfig: Equatable, Sendable, Codable {
         self.experts = experts
     }
 
+    enum CodingKeys: String, CodingKey { case rank, routerHidden, kernelSizes, experts, layerScaleInit, residualScaleInit }
+
+    /// Missing keys take their defaults, so a partial `adaroute:` section decodes.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = AdaRouteConfig()
+        rank = try c.decodeIfPresent(Int.self, forKey: .rank) ?? d.rank
+        routerHidden = try c.decodeIfPresent(Int.self, forKey: .routerHidden) ?? d.routerHidden
+        kernelSizes = try c.decodeIfPresent([Int].self, forKey: .kernelSizes) ?? d.kernelSizes
+        experts = try c.decodeIfPresent(Int.self, forKey: .experts)
+        layerScaleInit = try c.decodeIfPresent(Float.self, forKey: .layerScaleInit) ?? d.layerScaleInit
+        residualScaleInit = try c.decodeIfPresent(Float.self, forKey: .residualScaleInit) ?? d.residualScaleInit
+    }
+
     public var usesConvolutions: Bool { !kernelSizes.isEmpty }
     /// Routing groups: projA, projB, then one per kernel size.
     public var groups: Int { 2 + kernelSizes.count }
