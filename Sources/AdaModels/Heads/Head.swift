@@ -11,6 +11,13 @@ public struct HeadInput {
     public let gridWidth: Int
     /// Outputs of tapped blocks (after their adapters), [B, N, D] each, for necks.
     public let taps: [Tensor]
+
+    public init(tokens: Tensor, gridHeight: Int, gridWidth: Int, taps: [Tensor] = []) {
+        self.tokens = tokens
+        self.gridHeight = gridHeight
+        self.gridWidth = gridWidth
+        self.taps = taps
+    }
 }
 
 public protocol SegmentationHead: Module {
