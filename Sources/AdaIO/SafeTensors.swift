@@ -3,7 +3,8 @@
 // header) plus an optional "__metadata__" string map, then the raw little-endian data.
 //
 // The reader memory-maps the file and validates the header completely before any tensor is touched:
-// every malformed file gives an error naming the file (and tensor), never an out-of-bounds read.
+// every malformed file gives an error naming the file (and tensor), never an out-of-bounds read. The JSON
+// is decoded into a strict HeaderValue so that `true`, `1.5` or `1e30` never pass for an integer.
 import AdaTensor
 import Foundation
 
@@ -66,7 +67,14 @@ public final class SafeTensorsFile {
         do {
             mapped = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw SafeTensorsError.unreadable(file: file, reason: (error as NSError).localizedDescription)
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let reason = !exists ? "no such file" : isDirectory.boolValue ? "it is a directory"
+                : (error as NSError).localizedDescription
+            throw SafeTensorsError.unreadable(file: file, reason: reason)
+        }
+        guard !mapped.isEmpty else {
+            throw SafeTensorsError.malformedHeader(file: file, reason: "file is empty (0 bytes); it must start with an 8-byte header length")
         }
         guard mapped.count >= 8 else {
             throw SafeTensorsError.malformedHeader(file: file, reason: "file is \(mapped.count) bytes, shorter than the 8-byte header length")
@@ -76,76 +84,108 @@ public final class SafeTensorsFile {
             throw SafeTensorsError.malformedHeader(
                 file: file, reason: "header length \(headerLength) runs past the end of the \(mapped.count)-byte file")
         }
-        let headerBytes = mapped.subdata(in: 8..<(8 + Int(headerLength)))
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: headerBytes) } catch {
-            throw SafeTensorsError.malformedHeader(file: file, reason: "header is not valid JSON")
+        let dataStart = 8 + Int(headerLength)
+        let headerBytes = mapped.subdata(in: 8..<dataStart)
+        let header: HeaderValue
+        do {
+            header = try JSONDecoder().decode(HeaderValue.self, from: headerBytes)
+        } catch {
+            throw SafeTensorsError.malformedHeader(
+                file: file, reason: "header is not valid JSON (\(Self.describeJSONError(in: headerBytes, decodingError: error)))")
         }
-        guard let object = json as? [String: Any] else {
-            throw SafeTensorsError.malformedHeader(file: file, reason: "header is not a JSON object")
+        guard case let .object(object) = header else {
+            throw SafeTensorsError.malformedHeader(file: file, reason: "header is not a JSON object but \(header.kind)")
         }
-        let dataSize = mapped.count - 8 - Int(headerLength)
+        let dataSize = mapped.count - dataStart
         var metadata: [String: String] = [:]
         var entries: [SafeTensorsEntry] = []
-        for (name, value) in object {
+        // Sorted names: with several bad entries, the same one is reported every time.
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
-                guard let map = value as? [String: Any] else {
-                    throw SafeTensorsError.malformedHeader(file: file, reason: "__metadata__ is not an object")
+                guard case let .object(map) = value else {
+                    throw SafeTensorsError.malformedHeader(file: file, reason: "__metadata__ is \(value.kind), not an object of strings")
                 }
-                for (k, v) in map {
-                    guard let s = v as? String else {
-                        throw SafeTensorsError.malformedHeader(file: file, reason: "__metadata__[\(k)] is not a string")
+                for (key, item) in map.sorted(by: { $0.key < $1.key }) {
+                    guard case let .string(text) = item else {
+                        throw SafeTensorsError.malformedHeader(file: file, reason: "__metadata__['\(key)'] is \(item.kind), not a string")
                     }
-                    metadata[k] = s
+                    metadata[key] = text
                 }
                 continue
             }
-            entries.append(try Self.parseEntry(name: name, value: value, dataSize: dataSize, file: file))
+            entries.append(try Self.parseEntry(name: name, value: value, file: file))
         }
-        entries.sort { ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound) }
-        for (previous, next) in zip(entries, entries.dropFirst()) where next.range.lowerBound < previous.range.upperBound {
-            throw SafeTensorsError.badEntry(file: file, tensor: next.name,
-                                            reason: "data_offsets \(next.range) overlap tensor '\(previous.name)' \(previous.range)")
+        // File order; empty tensors sharing an offset are ordered by name so the order is deterministic.
+        entries.sort { ($0.range.lowerBound, $0.range.upperBound, $0.name) < ($1.range.lowerBound, $1.range.upperBound, $1.name) }
+        // Checked in file order so a truncated file reports the first tensor it cuts into.
+        if let firstPastEnd = entries.firstIndex(where: { $0.range.upperBound > dataSize }) {
+            let entry = entries[firstPastEnd]
+            let others = entries[(firstPastEnd + 1)...].filter { $0.range.upperBound > dataSize }.count
+            throw SafeTensorsError.badEntry(
+                file: file, tensor: entry.name,
+                reason: "data_offsets [\(entry.range.lowerBound), \(entry.range.upperBound)] run past the end of the "
+                    + "\(dataSize)-byte data section" + (others > 0 ? " (as do \(others) later tensor\(others == 1 ? "" : "s"))" : "") + "; truncated file?")
+        }
+        // Sorted by start, non-empty ranges are disjoint iff each starts at or after the furthest end so far
+        // (comparing neighbours only would miss a small tensor nested inside a large one). Empty tensors own no bytes.
+        var furthest: SafeTensorsEntry?
+        for next in entries where !next.range.isEmpty {
+            if let previous = furthest, next.range.lowerBound < previous.range.upperBound {
+                throw SafeTensorsError.badEntry(
+                    file: file, tensor: next.name,
+                    reason: "data_offsets [\(next.range.lowerBound), \(next.range.upperBound)] overlap tensor '\(previous.name)' "
+                        + "[\(previous.range.lowerBound), \(previous.range.upperBound)]")
+            }
+            furthest = next
         }
         self.metadata = metadata
         self.entries = entries
         self.byName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
         self.data = mapped
-        self.dataStart = 8 + Int(headerLength)
+        self.dataStart = dataStart
     }
 
-    private static func parseEntry(name: String, value: Any, dataSize: Int, file: String) throws -> SafeTensorsEntry {
+    private static func parseEntry(name: String, value: HeaderValue, file: String) throws -> SafeTensorsEntry {
         func bad(_ reason: String) -> SafeTensorsError { .badEntry(file: file, tensor: name, reason: reason) }
-        guard let fields = value as? [String: Any] else { throw bad("entry is not an object") }
-        guard let dtypeText = fields["dtype"] as? String else { throw bad("missing dtype") }
+        guard case let .object(fields) = value else { throw bad("entry is \(value.kind), not an object") }
+        guard let dtypeValue = fields["dtype"] else { throw bad("missing dtype") }
+        guard case let .string(dtypeText) = dtypeValue else { throw bad("dtype is \(dtypeValue.kind), not a string") }
         guard let dtype = SafeTensorsDType(rawValue: dtypeText) else {
             throw bad("unknown dtype '\(dtypeText)' (expected one of \(SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        guard let shapeValues = fields["shape"] as? [Any] else { throw bad("missing shape") }
-        var shape: [Int] = []
+        guard let shapeValue = fields["shape"] else { throw bad("missing shape") }
+        guard let shape = shapeValue.nonNegativeIntegers else {
+            throw bad("shape \(shapeValue.json) is not a list of non-negative integers")
+        }
         var elements = 1
-        for v in shapeValues {
-            guard let number = v as? NSNumber, number.doubleValue == Double(number.intValue), number.intValue >= 0 else {
-                throw bad("shape \(shapeValues) is not a list of non-negative integers")
-            }
-            let n = number.intValue
+        for n in shape {
             let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-            guard !overflow else { throw bad("shape \(shapeValues) is too large") }
+            guard !overflow else { throw bad("shape \(shape) is too large (element count overflows)") }
             elements = product
-            shape.append(n)
         }
-        guard let offsets = fields["data_offsets"] as? [Any], offsets.count == 2,
-              let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue else {
-            throw bad("data_offsets must be [begin, end]")
+        guard let offsetsValue = fields["data_offsets"] else { throw bad("missing data_offsets") }
+        guard let offsets = offsetsValue.nonNegativeIntegers, offsets.count == 2 else {
+            throw bad("data_offsets \(offsetsValue.json) is not a pair of non-negative integers [begin, end]")
         }
-        guard begin >= 0, begin <= end, end <= dataSize else {
-            throw bad("data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
-        }
+        let (begin, end) = (offsets[0], offsets[1])
+        guard begin <= end else { throw bad("data_offsets [\(begin), \(end)] end before they begin") }
         let (bytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
-        guard !overflow, end - begin == bytes else {
+        guard !overflow else { throw bad("shape \(shape) × \(dtype.rawValue) is too large (byte count overflows)") }
+        guard end - begin == bytes else {
             throw bad("data_offsets span \(end - begin) bytes but shape \(shape) × \(dtype.rawValue) needs \(bytes)")
         }
         return SafeTensorsEntry(name: name, dtype: dtype, shape: shape, range: begin..<end)
+    }
+
+    /// Where the JSON is broken: JSONDecoder only says "not valid JSON", JSONSerialization gives the position.
+    private static func describeJSONError(in header: Data, decodingError: Error) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: header, options: .fragmentsAllowed)
+        } catch {
+            if let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String { return detail }
+        }
+        if case let DecodingError.dataCorrupted(context) = decodingError { return context.debugDescription }
+        return "\(decodingError)"
     }
 
     public func entry(_ name: String) -> SafeTensorsEntry? { byName[name] }
@@ -189,6 +229,66 @@ public final class SafeTensorsFile {
             }
         }
         return (e.shape, values)
+    }
+}
+
+/// A JSON value decoded strictly, so that validation can tell integers from everything else:
+/// JSON `true`, `1.5` and `1e30` are never read as integers (JSONSerialization's NSNumber would).
+private indirect enum HeaderValue: Decodable {
+    case null, bool(Bool), integer(Int), number(Double), string(String), array([HeaderValue]), object([String: HeaderValue])
+    /// Valid JSON that fits no Swift type (a number such as 1e400): kept as a value so the error names the field.
+    case outOfRange
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int.self) { self = .integer(value) } // fails for 1.5, 1e30, 2^64
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([HeaderValue].self) { self = .array(value) }
+        else if let value = try? container.decode([String: HeaderValue].self) { self = .object(value) }
+        else { self = .outOfRange }
+    }
+
+    /// The values of an array made only of non-negative integers; nil for anything else.
+    var nonNegativeIntegers: [Int]? {
+        guard case let .array(items) = self else { return nil }
+        var values: [Int] = []
+        for item in items {
+            guard case let .integer(n) = item, n >= 0 else { return nil }
+            values.append(n)
+        }
+        return values
+    }
+
+    /// "a string", "an array", … for error messages.
+    var kind: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .integer, .number: return "a number"
+        case .outOfRange: return "a number out of range"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    /// Compact JSON-like text of the value, for error messages (long values are cut).
+    var json: String {
+        let text: String
+        switch self {
+        case .null: text = "null"
+        case .outOfRange: text = "<number out of range>"
+        case let .bool(b): text = "\(b)"
+        case let .integer(n): text = "\(n)"
+        case let .number(x): text = "\(x)"
+        case let .string(s): text = "\"\(s)\""
+        case let .array(items): text = "[" + items.map(\.json).joined(separator: ", ") + "]"
+        case let .object(map): text = "{" + map.keys.sorted().map { "\"\($0)\": \(map[$0]!.json)" }.joined(separator: ", ") + "}"
+        }
+        return text.count > 80 ? String(text.prefix(77)) + "..." : text
     }
 }
 
