@@ -33,8 +33,8 @@ public final class SegmentationModel: Module {
     /// images [B, 3, H, W] → logits [B, K, h', w'] at the head's stride (before upsampling).
     public func headLogits(_ images: Tensor, context: ForwardContext) -> Tensor {
         let p = backbone.config.patchSize
-        precondition(images.shape[2] % p == 0 && images.shape[3] % p == 0,
-                     "image size \(images.shape[2])×\(images.shape[3]) is not a multiple of the patch size \(p)")
+        precondition(images.shape[2] >= p && images.shape[3] >= p,
+                     "image size \(images.shape[2])×\(images.shape[3]) is smaller than the patch size \(p)")
         let h = images.shape[2] / p, w = images.shape[3] / p, n = h * w
         var x = backbone.embed(images)
         context.record("tokens_embed", x)

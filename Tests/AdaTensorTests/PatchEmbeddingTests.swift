@@ -95,3 +95,22 @@ struct PatchEmbeddingTests {
         } } }
     }
 }
+
+@Suite("Patch embedding remainders")
+struct PatchRemainderTests {
+    /// Sizes that are not multiples of the patch: the grid rounds down and leftover pixels are ignored,
+    /// as PyTorch's Conv2d(stride = p) does.
+    @Test func leftoverPixelsAreIgnored() {
+        var rng = RandomGenerator(seed: 31)
+        let image = Tensor.normal([2, 3, 10, 13], using: &rng, requiresGrad: true)
+        let cropped = Tensor(uninitializedShape: [2, 3, 8, 12])
+        for plane in 0..<6 { for y in 0..<8 { for x in 0..<12 { cropped.data[(plane * 8 + y) * 12 + x] = image.data[(plane * 10 + y) * 13 + x] } } }
+        let full = image.patchified(patchSize: 4)
+        #expect(full.shape == [2, 6, 48])
+        #expect(full.values == cropped.patchified(patchSize: 4).values)
+        let report = GradCheck.run([image]) { $0[0].patchified(patchSize: 4) }
+        #expect(report.passed, "\(report)")
+        full.backward(gradient: Tensor.ones(full.shape))
+        #expect(image.grad!.data[9 * 13 + 2] == 0 && image.grad!.data[2 * 13 + 12] == 0) // row 9, column 12 unused
+    }
+}

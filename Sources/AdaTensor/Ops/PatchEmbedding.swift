@@ -11,8 +11,8 @@ extension Tensor {
         let x = self
         precondition(x.rank == 4, "patchified: image must be [B, C, H, W], got \(x.shape)")
         let batch = x.shape[0], channels = x.shape[1], height = x.shape[2], width = x.shape[3]
-        precondition(p >= 1 && height % p == 0 && width % p == 0,
-                     "patchified: image \(x.shape) height and width must be multiples of the patch size \(p)")
+        precondition(p >= 1 && height >= p && width >= p,
+                     "patchified: image \(x.shape) is smaller than the patch size \(p)")
         let gridW = width / p, patchValues = channels * p * p
         let y = Tensor(uninitializedShape: [batch, (height / p) * gridW, patchValues])
 
@@ -23,6 +23,7 @@ extension Tensor {
         func forEachRun(_ rows: Range<Int>, _ body: (_ image: Int, _ patch: Int) -> Void) {
             for row in rows {
                 let h = row % height, plane = row / height
+                if h >= (height / p) * p { continue } // remainder rows dropped, as Conv2d(stride p) does
                 let c = plane % channels, b = plane / channels
                 let patchRowStart = (b * (height / p) + h / p) * gridW
                 let column = c * p * p + (h % p) * p
