@@ -268,3 +268,68 @@ int aic_encode_png(const uint8_t *pixels, int width, int height, int channels, c
     *out_size = sink.size;
     return AIC_OK;
 }
+
+/* --------------------------------------------------------------- probe ---- */
+
+static int probe_jpeg(const uint8_t *data, size_t size, int *width, int *height, char *message, size_t message_size) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_error_state err;
+    memset(&cinfo, 0, sizeof cinfo);
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = jpeg_fail;
+    err.base.emit_message = jpeg_message;
+    err.base.output_message = jpeg_silent;
+    err.text[0] = 0;
+    if (setjmp(err.jump)) {
+        set_message(message, message_size, "corrupt JPEG: %s", err.text);
+        jpeg_destroy_decompress(&cinfo);
+        return AIC_ERROR;
+    }
+    jpeg_CreateDecompress(&cinfo, JPEG_LIB_VERSION, sizeof cinfo);
+    jpeg_mem_src(&cinfo, (unsigned char *)data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    int refused = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    // A header cut short makes libjpeg insert a fake end marker and warn; that file cannot decode.
+    int truncated = err.base.num_warnings > 0;
+    *width = (int)cinfo.image_width;
+    *height = (int)cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    if (refused) {
+        set_message(message, message_size, "CMYK JPEG is not supported (convert it to RGB)");
+        return AIC_ERROR;
+    }
+    if (truncated) {
+        set_message(message, message_size, "corrupt or truncated JPEG: %s", err.text);
+        return AIC_ERROR;
+    }
+    return AIC_OK;
+}
+
+static int probe_png(const uint8_t *data, size_t size, int *width, int *height, char *message, size_t message_size) {
+    png_source source = {data, size, 0, {0}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, png_fail, png_warn);
+    png_infop info = NULL;
+    if (!png) { set_message(message, message_size, "libpng initialisation failed"); return AIC_ERROR; }
+    info = png_create_info_struct(png);
+    if (!info || setjmp(png_jmpbuf(png))) {
+        set_message(message, message_size, "corrupt PNG: %s", source.text[0] ? source.text : "unknown error");
+        png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+        return AIC_ERROR;
+    }
+    png_set_read_fn(png, &source, png_read_memory);
+    png_set_user_limits(png, 1 << 15, 1 << 15); // same limits as the decoder
+    png_read_info(png, info);                    // signature, IHDR (with CRC) and chunks before IDAT
+    *width = (int)png_get_image_width(png, info);
+    *height = (int)png_get_image_height(png, info);
+    png_destroy_read_struct(&png, &info, NULL);
+    return AIC_OK;
+}
+
+int aic_probe_image(const uint8_t *data, size_t size, int *width, int *height, char *message, size_t message_size) {
+    *width = 0;
+    *height = 0;
+    if (size >= 8 && png_sig_cmp(data, 0, 8) == 0) return probe_png(data, size, width, height, message, message_size);
+    if (size >= 2 && data[0] == 0xFF && data[1] == 0xD8) return probe_jpeg(data, size, width, height, message, message_size);
+    set_message(message, message_size, "not a JPEG or PNG file");
+    return AIC_ERROR;
+}

@@ -89,6 +89,29 @@ public enum ImageCodecs {
         return RGBImage(width: Int(raster.width), height: Int(raster.height), pixels: bytes)
     }
 
+    /// Width and height of a JPEG or PNG from its header, without decoding the pixels (dataset indexing
+    /// checks sizes this way). A clean probe does not prove the pixel data is intact.
+    public static func imageSize(path: String) throws -> (width: Int, height: Int) {
+        try imageSize(data: read(path), name: path)
+    }
+
+    public static func imageSize(data: Data, name: String) throws -> (width: Int, height: Int) {
+        guard isJPEG(data) || isPNG(data) else {
+            throw ImageCodecError.unsupported(file: name, reason: "not a JPEG or PNG file")
+        }
+        var width: Int32 = 0, height: Int32 = 0
+        var message = [CChar](repeating: 0, count: 512)
+        let status = data.withUnsafeBytes { raw in
+            aic_probe_image(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, &width, &height, &message, message.count)
+        }
+        guard status == Int32(AIC_OK) else {
+            let text = String(cString: message)
+            if text.contains("not supported") { throw ImageCodecError.unsupported(file: name, reason: text) }
+            throw ImageCodecError.corrupt(file: name, reason: text)
+        }
+        return (Int(width), Int(height))
+    }
+
     /// Decodes a single-channel PNG mask to raw indices: a palette PNG gives its indices, not colours;
     /// 16-bit masks are accepted when every value fits in 8 bits.
     public static func decodeMask(path: String) throws -> LabelMask {

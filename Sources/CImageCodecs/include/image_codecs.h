@@ -42,6 +42,11 @@ int aic_encode_png(const uint8_t *pixels, int width, int height, int channels, c
                    int palette_entries, int fast, uint8_t **out_data, size_t *out_size, char *message,
                    size_t message_size);
 
+/// Width and height from the header alone (JPEG: jpeg_read_header; PNG: signature and IHDR via libpng),
+/// without decoding pixels. Refuses what the decoders refuse at header level (not JPEG/PNG, CMYK JPEG,
+/// corrupt header), so a header that probes cleanly only fails later if the pixel data is damaged.
+int aic_probe_image(const uint8_t *data, size_t size, int *width, int *height, char *message, size_t message_size);
+
 void aic_free(void *pointer);
 
 #endif
