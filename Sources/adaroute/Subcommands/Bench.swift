@@ -6,7 +6,7 @@ import Foundation
 extension AdaRouteCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure the engine's speed.", subcommands: [Gemm.self])
+            abstract: "Measure the engine's speed.", subcommands: [Gemm.self, DataLoading.self])
     }
 }
 
@@ -35,6 +35,49 @@ extension AdaRouteCommand.Bench {
                 }
             }
             print(String(format: "worst engine/cblas ratio: %.1f%%", 100 * worst))
+        }
+    }
+}
+
+extension AdaRouteCommand.Bench {
+    struct DataLoading: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "data",
+            abstract: "Images/s through decode + augment + batch (the data loader), with 1 and all threads.")
+
+        @Option(help: "Dataset folder with images/<split> and masks/<split>.")
+        var root: String = "../shared/data/camvid"
+
+        @Option(help: "Split folder name.")
+        var split: String = "train"
+
+        @Option(help: "Square training crop side (smaller images are padded).")
+        var crop: Int = 512
+
+        @Option(help: "Batch size.")
+        var batch: Int = 8
+
+        @Option(help: "Thread counts to measure (default: 1 and all cores).")
+        var threads: [Int] = []
+
+        @Option(help: "Timed batches per thread count.")
+        var batches: Int = 20
+
+        func run() throws {
+            let counts = threads.isEmpty ? Array(Set([1, Runtime.defaultThreads])).sorted() : threads
+            let (source, transforms) = try DataBenchmark.pipeline(root: root, split: split, crop: crop)
+            print("\(source.count) samples in \(root)/images/\(split), crop \(crop), batch \(batch), \(batches) batches")
+            print("| threads | images | seconds | images/s | ms/batch | speed-up |")
+            print("|---|---|---|---|---|---|")
+            var baseline: Double?
+            for t in counts {
+                let row = try DataBenchmark.run(source: source, transforms: transforms, batchSize: batch, threads: t,
+                                                batches: batches)
+                let speedup = row.imagesPerSecond / (baseline ?? row.imagesPerSecond)
+                if baseline == nil { baseline = row.imagesPerSecond }
+                print(String(format: "| %d | %d | %.2f | %.1f | %.1f | %.2f× |", t, row.images, row.seconds,
+                             row.imagesPerSecond, row.millisecondsPerBatch, speedup))
+            }
         }
     }
 }
