@@ -69,4 +69,12 @@ public struct Batch {
     /// B·H·W labels (255 = ignore), row-major per image.
     public var labels: [Int32]
     public var names: [String]
+
+    public init(images: Tensor, labels: [Int32], names: [String]) {
+        precondition(labels.count == images.shape[0] * images.shape[2] * images.shape[3],
+                     "Batch: \(labels.count) labels for images \(images.shape)")
+        self.images = images
+        self.labels = labels
+        self.names = names
+    }
 }
