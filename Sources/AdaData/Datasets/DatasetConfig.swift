@@ -53,59 +53,30 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
         self.maxReportedProblems = maxReportedProblems
     }
 
-    // MARK: Decoding — every key optional; snake_case spellings (mmseg style) accepted; unknown keys refused
-    // so a typo cannot silently fall back to a default.
+    // MARK: Decoding — every key optional with its default. Unknown or misspelt keys are refused by the
+    // config layer (AdaRun's ConfigDecoder), which also maps YAML snake_case to these names.
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case root, imageDir, maskDir, imageSuffixes, maskSuffix, trainSplit, valSplit, classes, palette
         case reduceZeroLabel, ignoreIndex, skipBadSamples, maxReportedProblems
     }
 
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    /// "reduce_zero_label" → "reduceZeroLabel"; camelCase names pass through.
-    static func camelCased(_ key: String) -> String {
-        let parts = key.split(separator: "_", omittingEmptySubsequences: true)
-        guard let first = parts.first else { return key }
-        return String(first) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
-    }
-
     public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: AnyKey.self)
-        var given: [CodingKeys: AnyKey] = [:]
-        for key in container.allKeys {
-            guard let known = CodingKeys(rawValue: Self.camelCased(key.stringValue)) else {
-                let names = CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")
-                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key],
-                    debugDescription: "unknown dataset key '\(key.stringValue)' (known keys: \(names))"))
-            }
-            if let earlier = given[known] {
-                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [key],
-                    debugDescription: "dataset key '\(known.rawValue)' given twice ('\(earlier.stringValue)' and '\(key.stringValue)')"))
-            }
-            given[known] = key
-        }
-        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            guard let spelled = given[key] else { return fallback }
-            return try container.decodeIfPresent(T.self, forKey: spelled) ?? fallback
-        }
-        func optional<T: Decodable>(_ key: CodingKeys) throws -> T? {
-            guard let spelled = given[key] else { return nil }
-            return try container.decodeIfPresent(T.self, forKey: spelled)
-        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DatasetConfig(root: "", classes: [])
-        self.init(root: try value(.root, d.root), classes: try value(.classes, d.classes),
-                  imageDir: try value(.imageDir, d.imageDir), maskDir: try optional(.maskDir),
-                  imageSuffixes: try value(.imageSuffixes, d.imageSuffixes), maskSuffix: try value(.maskSuffix, d.maskSuffix),
-                  trainSplit: try value(.trainSplit, d.trainSplit), valSplit: try value(.valSplit, d.valSplit),
-                  palette: try optional(.palette), reduceZeroLabel: try value(.reduceZeroLabel, d.reduceZeroLabel),
-                  ignoreIndex: try value(.ignoreIndex, d.ignoreIndex), skipBadSamples: try value(.skipBadSamples, d.skipBadSamples),
-                  maxReportedProblems: try value(.maxReportedProblems, d.maxReportedProblems))
+        self.init(root: try c.decodeIfPresent(String.self, forKey: .root) ?? d.root,
+                  classes: try c.decodeIfPresent([String].self, forKey: .classes) ?? d.classes,
+                  imageDir: try c.decodeIfPresent(String.self, forKey: .imageDir) ?? d.imageDir,
+                  maskDir: try c.decodeIfPresent(String.self, forKey: .maskDir),
+                  imageSuffixes: try c.decodeIfPresent([String].self, forKey: .imageSuffixes) ?? d.imageSuffixes,
+                  maskSuffix: try c.decodeIfPresent(String.self, forKey: .maskSuffix) ?? d.maskSuffix,
+                  trainSplit: try c.decodeIfPresent(String.self, forKey: .trainSplit) ?? d.trainSplit,
+                  valSplit: try c.decodeIfPresent(String.self, forKey: .valSplit) ?? d.valSplit,
+                  palette: try c.decodeIfPresent([[Int]].self, forKey: .palette),
+                  reduceZeroLabel: try c.decodeIfPresent(Bool.self, forKey: .reduceZeroLabel) ?? d.reduceZeroLabel,
+                  ignoreIndex: try c.decodeIfPresent(Int.self, forKey: .ignoreIndex) ?? d.ignoreIndex,
+                  skipBadSamples: try c.decodeIfPresent(Bool.self, forKey: .skipBadSamples) ?? d.skipBadSamples,
+                  maxReportedProblems: try c.decodeIfPresent(Int.self, forKey: .maxReportedProblems) ?? d.maxReportedProblems)
     }
 
     // MARK: Checks and derived values
