@@ -50,6 +50,7 @@ let package = Package(
         .testTarget(name: "AdaNNTests", dependencies: ["AdaNN", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaModelsTests", dependencies: ["AdaModels", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "AdaRunTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
     ]
 )

@@ -1,0 +1,239 @@
+// The typed configuration of a run, one struct per YAML section. Every key has a default (documented in
+// docs/config.md); YAML keys are the snake_case of these property names.
+import AdaData
+import AdaModels
+import AdaTensor
+
+extension AdapterMethodKind: ConfigChoice {}
+extension HeadKind: ConfigChoice {}
+extension LoRATarget: ConfigChoice {}
+
+public struct ModelSection: Codable, Equatable, Sendable {
+    /// A timm preset name (vit_{tiny,small,base,large}_patch{16,14}); the fields below override it.
+    public var backbone = "vit_small_patch16"
+    /// Training image size [height, width]: the crop, and the position-embedding grid.
+    public var imageSize = [512, 512]
+    /// A timm model.safetensors for the backbone; without it the backbone starts from random weights.
+    public var pretrained: String? = nil
+    public var dropPath: Float = 0.1
+    public var embedDim: Int? = nil
+    public var depth: Int? = nil
+    public var heads: Int? = nil
+    public var patchSize: Int? = nil
+    public var mlpRatio: Double? = nil
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ModelSection()
+        backbone = try c.decodeIfPresent(String.self, forKey: .backbone) ?? d.backbone
+        imageSize = try c.decodeIfPresent([Int].self, forKey: .imageSize) ?? d.imageSize
+        pretrained = try c.decodeIfPresent(String.self, forKey: .pretrained)
+        dropPath = try c.decodeIfPresent(Float.self, forKey: .dropPath) ?? d.dropPath
+        embedDim = try c.decodeIfPresent(Int.self, forKey: .embedDim)
+        depth = try c.decodeIfPresent(Int.self, forKey: .depth)
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads)
+        patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
+        mlpRatio = try c.decodeIfPresent(Double.self, forKey: .mlpRatio)
+    }
+
+    /// The ViT shape this section describes.
+    public func vitConfig() throws -> ViTConfig {
+        guard var config = ViTConfig.preset(backbone) else {
+            throw ConfigError.invalid(location: "model", path: "model.backbone",
+                                      reason: "unknown preset '\(backbone)' (known: \(ViTConfig.presetNames.joined(separator: ", ")))")
+        }
+        if let embedDim { config.embedDim = embedDim }
+        if let depth { config.depth = depth }
+        if let heads { config.heads = heads }
+        if let patchSize { config.patchSize = patchSize }
+        if let mlpRatio { config.mlpRatio = mlpRatio }
+        guard imageSize.count == 2, imageSize.allSatisfy({ $0 >= config.patchSize }) else {
+            throw ConfigError.invalid(location: "model", path: "model.image_size",
+                                      reason: "expected [height, width], each ≥ the patch size \(config.patchSize), got \(imageSize)")
+        }
+        guard config.embedDim % config.heads == 0 else {
+            throw ConfigError.invalid(location: "model", path: "model.heads",
+                                      reason: "embed_dim \(config.embedDim) is not divisible by \(config.heads) heads")
+        }
+        config.imageHeight = imageSize[0]
+        config.imageWidth = imageSize[1]
+        config.dropPathRate = dropPath
+        return config
+    }
+}
+
+/// `data:` — the dataset folder keys (DatasetConfig) plus the augmentation pipeline under `pipeline:`.
+public struct DataSection: Codable, Equatable, Sendable {
+    public var dataset = DatasetConfig(root: "", classes: [])
+    public var pipeline = PipelineConfig()
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case pipeline }
+
+    public init(from decoder: Decoder) throws {
+        dataset = try DatasetConfig(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pipeline = try c.decodeIfPresent(PipelineConfig.self, forKey: .pipeline) ?? PipelineConfig()
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try dataset.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(pipeline, forKey: .pipeline)
+    }
+}
+
+public enum OptimizerKind: String, Codable, Sendable, ConfigChoice { case adamw, sgd }
+public enum ScheduleKind: String, Codable, Sendable, ConfigChoice { case poly, cosine, constant }
+
+public struct TrainSection: Codable, Equatable, Sendable {
+    public var iterations = 1000
+    public var batchSize = 8
+    /// Gradient accumulation: optimizer step every N batches (effective batch = batch_size × N).
+    public var accumulate = 1
+    public var optimizer = OptimizerKind.adamw
+    public var lr: Double = 1e-3
+    public var weightDecay: Double = 0.01
+    public var betas = [0.9, 0.999]
+    public var eps: Double = 1e-8
+    public var momentum: Double = 0.9
+    /// Parameters whose name contains any of these get no weight decay.
+    public var noDecay = ["norm", "bias", "pos_embed", "cls_token"]
+    public var schedule = ScheduleKind.poly
+    public var power: Double = 1.0
+    public var warmupIters = 0
+    /// The learning rate at iteration 0 of the warm-up, as a fraction of lr.
+    public var warmupRatio: Double = 1e-6
+    public var minLr: Double = 0
+    /// Clip the global gradient norm to this value (null = no clipping).
+    public var gradClip: Double? = nil
+    public var evalEvery = 500
+    public var checkpointEvery = 500
+    public var logEvery = 10
+    public var seed = 0
+    /// Kernel and OpenBLAS threads (null = all cores).
+    public var threads: Int? = nil
+    /// Data-loading worker threads (null = as many as threads).
+    public var workers: Int? = nil
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainSection()
+        iterations = try c.decodeIfPresent(Int.self, forKey: .iterations) ?? d.iterations
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        accumulate = try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? d.accumulate
+        optimizer = try c.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? d.optimizer
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        betas = try c.decodeIfPresent([Double].self, forKey: .betas) ?? d.betas
+        eps = try c.decodeIfPresent(Double.self, forKey: .eps) ?? d.eps
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? d.momentum
+        noDecay = try c.decodeIfPresent([String].self, forKey: .noDecay) ?? d.noDecay
+        schedule = try c.decodeIfPresent(ScheduleKind.self, forKey: .schedule) ?? d.schedule
+        power = try c.decodeIfPresent(Double.self, forKey: .power) ?? d.power
+        warmupIters = try c.decodeIfPresent(Int.self, forKey: .warmupIters) ?? d.warmupIters
+        warmupRatio = try c.decodeIfPresent(Double.self, forKey: .warmupRatio) ?? d.warmupRatio
+        minLr = try c.decodeIfPresent(Double.self, forKey: .minLr) ?? d.minLr
+        gradClip = try c.decodeIfPresent(Double.self, forKey: .gradClip)
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
+        seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers)
+    }
+
+    func validate() throws {
+        func bad(_ key: String, _ reason: String) -> ConfigError { .invalid(location: "train", path: "train.\(key)", reason: reason) }
+        if iterations < 1 { throw bad("iterations", "must be ≥ 1, got \(iterations)") }
+        if batchSize < 1 { throw bad("batch_size", "must be ≥ 1, got \(batchSize)") }
+        if accumulate < 1 { throw bad("accumulate", "must be ≥ 1, got \(accumulate)") }
+        if !(lr > 0) { throw bad("lr", "must be > 0, got \(lr)") }
+        if betas.count != 2 || !betas.allSatisfy({ $0 >= 0 && $0 < 1 }) { throw bad("betas", "expected [beta1, beta2] in [0, 1), got \(betas)") }
+        if let gradClip, !(gradClip > 0) { throw bad("grad_clip", "must be > 0 or null, got \(gradClip)") }
+        if evalEvery < 0 || checkpointEvery < 0 || logEvery < 1 { throw bad("eval_every", "eval_every/checkpoint_every must be ≥ 0 and log_every ≥ 1") }
+        if let threads, threads < 1 { throw bad("threads", "must be ≥ 1, got \(threads)") }
+    }
+}
+
+public enum InferenceMode: String, Codable, Sendable, ConfigChoice { case whole, slide }
+
+public struct EvalSection: Codable, Equatable, Sendable {
+    public var mode = InferenceMode.whole
+    public var crop = [512, 512]
+    public var stride = [341, 341]
+    /// Horizontal-flip test-time augmentation.
+    public var flip = false
+    public var split: String? = nil
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = EvalSection()
+        mode = try c.decodeIfPresent(InferenceMode.self, forKey: .mode) ?? d.mode
+        crop = try c.decodeIfPresent([Int].self, forKey: .crop) ?? d.crop
+        stride = try c.decodeIfPresent([Int].self, forKey: .stride) ?? d.stride
+        flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? d.flip
+        split = try c.decodeIfPresent(String.self, forKey: .split)
+    }
+}
+
+public struct OutputSection: Codable, Equatable, Sendable {
+    /// Run directory (null = runs/<config file stem>).
+    public var dir: String? = nil
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        dir = try c.decodeIfPresent(String.self, forKey: .dir)
+    }
+}
+
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var model = ModelSection()
+    public var adapter = AdapterSettings()
+    public var head = HeadSpec()
+    public var data = DataSection()
+    public var train = TrainSection()
+    public var eval = EvalSection()
+    public var output = OutputSection()
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(ModelSection.self, forKey: .model) ?? ModelSection()
+        adapter = try c.decodeIfPresent(AdapterSettings.self, forKey: .adapter) ?? AdapterSettings()
+        head = try c.decodeIfPresent(HeadSpec.self, forKey: .head) ?? HeadSpec()
+        data = try c.decodeIfPresent(DataSection.self, forKey: .data) ?? DataSection()
+        train = try c.decodeIfPresent(TrainSection.self, forKey: .train) ?? TrainSection()
+        eval = try c.decodeIfPresent(EvalSection.self, forKey: .eval) ?? EvalSection()
+        output = try c.decodeIfPresent(OutputSection.self, forKey: .output) ?? OutputSection()
+    }
+
+    /// The model structure this config builds.
+    public func modelSpec() throws -> ModelSpec {
+        ModelSpec(backbone: try model.vitConfig(), classes: data.dataset.classes.count, head: head, adapter: adapter)
+    }
+
+    /// Checks that go beyond types (ranges, consistency).
+    public func validate() throws {
+        try train.validate()
+        _ = try model.vitConfig()
+        do { try data.dataset.validate() } catch {
+            throw ConfigError.invalid(location: "data", path: "data", reason: "\(error)")
+        }
+        if let problem = data.pipeline.validationProblem() {
+            throw ConfigError.invalid(location: "data", path: "data.pipeline", reason: problem)
+        }
+        if data.pipeline.crop != model.imageSize {
+            throw ConfigError.invalid(location: "data", path: "data.pipeline.crop",
+                                      reason: "the training crop \(data.pipeline.crop) must equal model.image_size \(model.imageSize) (the position-embedding grid)")
+        }
+    }
+}

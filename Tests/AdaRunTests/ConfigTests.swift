@@ -1,0 +1,116 @@
+import AdaData
+import AdaModels
+import AdaRun
+import AdaTestSupport
+import Foundation
+import Testing
+
+@Suite("Configuration")
+struct ConfigTests {
+    func write(_ text: String, _ name: String, in dir: URL) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func errorText(_ body: () throws -> Void) -> String {
+        do { try body(); return "no error" } catch { return "\(error)" }
+    }
+
+    static let minimal = """
+        model:
+          backbone: vit_tiny_patch16
+          image_size: [64, 64]
+        data:
+          root: /data/camvid
+          classes: [sky, road]
+          pipeline:
+            crop: [64, 64]
+        """
+
+    @Test func emptySectionsDecodeToTheDefaults() throws {
+        #expect(try ConfigLoader.decode(yaml: "{}") == RunConfig())
+        let c = try ConfigLoader.decode(yaml: Self.minimal)
+        #expect(c.model.backbone == "vit_tiny_patch16" && c.train.lr == 1e-3 && c.adapter.method == .adaroute)
+        #expect(c.data.dataset.classes == ["sky", "road"] && c.data.pipeline.crop == [64, 64])
+    }
+
+    @Test func snakeCaseKeysReachCamelCaseProperties() throws {
+        let c = try ConfigLoader.decode(yaml: """
+            adapter:
+              method: lora
+              lora: {rank: 4, targets: [qkv, fc2]}
+              adaroute: {router_hidden: 24, kernel_sizes: []}
+            train: {batch_size: 3, warmup_iters: 7, grad_clip: 1.5, no_decay: [norm]}
+            data: {reduce_zero_label: true, pipeline: {cat_max_ratio: 0.5}}
+            """)
+        #expect(c.adapter.method == .lora && c.adapter.lora.rank == 4 && c.adapter.lora.targets == [.qkv, .fc2])
+        #expect(c.adapter.adaroute.routerHidden == 24 && c.adapter.adaroute.kernelSizes.isEmpty)
+        #expect(c.train.batchSize == 3 && c.train.warmupIters == 7 && c.train.gradClip == 1.5 && c.train.noDecay == ["norm"])
+        #expect(c.data.dataset.reduceZeroLabel && c.data.pipeline.catMaxRatio == 0.5)
+    }
+
+    @Test func unknownKeysAreErrorsWithSuggestionsAndLocations() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = try write(Self.minimal + "\ntrain:\n  lrr: 0.1\n  batch_size: 2\n", "typo.yaml", in: dir)
+        let text = errorText { _ = try ConfigLoader.load(path: path) }
+        #expect(text.contains("\(path):10") && text.contains("unknown key 'train.lrr'") && text.contains("did you mean 'lr'"), "\(text)")
+        let section = errorText { _ = try ConfigLoader.decode(yaml: "trian: {lr: 1}", file: "x.yaml") }
+        #expect(section.contains("unknown key 'trian'") && section.contains("did you mean 'train'"), "\(section)")
+        let nested = errorText { _ = try ConfigLoader.decode(yaml: "adapter: {adaroute: {rnak: 8}}", file: "x.yaml") }
+        #expect(nested.contains("adapter.adaroute.rnak") && nested.contains("'rank'"), "\(nested)")
+    }
+
+    @Test func wrongTypesNameTheKeyPathAndExpectation() {
+        let cases: [(String, [String])] = [
+            ("train: {lr: fast}", ["train.lr", "expected a number", "'fast'"]),
+            ("train: {iterations: 2.5}", ["train.iterations", "expected an integer"]),
+            ("adapter: {method: lroa}", ["adapter.method", "did you mean 'lora'"]),
+            ("model: {image_size: 512}", ["model.image_size", "expected a list"]),
+            ("train: {grad_clip: [1]}", ["train.grad_clip", "expected a number"]),
+            ("head: {kind: fcn}", ["head.kind", "linear", "setr_naive"]),
+        ]
+        for (yaml, fragments) in cases {
+            let text = errorText { _ = try ConfigLoader.decode(yaml: yaml, file: "bad.yaml") }
+            for fragment in fragments { #expect(text.contains(fragment), "\(yaml) → \(text)") }
+            #expect(text.contains("bad.yaml"), "\(text)")
+        }
+    }
+
+    @Test func baseInheritanceAndOverrides() throws {
+        let dir = Fixtures.temporaryDirectory()
+        _ = try write(Self.minimal + "\ntrain: {lr: 0.01, iterations: 50}\n", "base.yaml", in: dir)
+        let child = try write("_base_: base.yaml\ntrain: {iterations: 80}\nadapter: {method: linear}\n", "child.yaml", in: dir)
+        let loaded = try ConfigLoader.load(path: child, overrides: ["train.lr=3e-4", "data.pipeline.flip=0", "eval.mode=slide"])
+        #expect(loaded.config.train.iterations == 80)             // child wins
+        #expect(loaded.config.train.lr == 3e-4)                   // --set wins
+        #expect(loaded.config.adapter.method == .linear && loaded.config.model.backbone == "vit_tiny_patch16") // from base
+        #expect(loaded.config.data.pipeline.flip == 0 && loaded.config.eval.mode == .slide)
+        let typo = errorText { _ = try ConfigLoader.load(path: child, overrides: ["train.iteration=1"]) }
+        #expect(typo.contains("--set train.iteration") && typo.contains("did you mean 'iterations'"), "\(typo)")
+        #expect(errorText { _ = try ConfigLoader.load(path: child, overrides: ["novalue"]) }.contains("KEY.PATH=VALUE"))
+        let loop = try write("_base_: loop.yaml\n", "loop.yaml", in: dir)
+        #expect(errorText { _ = try ConfigLoader.load(path: loop) }.contains("cycle"))
+        #expect(errorText { _ = try ConfigLoader.load(path: dir.appendingPathComponent("none.yaml").path) }.contains("no such file"))
+    }
+
+    @Test func resolvedConfigReloadsToTheSameSettings() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = try write(Self.minimal + "\nadapter: {method: adaptformer}\ntrain: {grad_clip: 2.0, lr: 0.0003}\n", "run.yaml", in: dir)
+        let loaded = try ConfigLoader.load(path: path)
+        let yaml = try loaded.resolvedYAML()
+        #expect(yaml.contains("router_hidden: 16") && yaml.contains("grad_clip: 2.0") && yaml.contains("pretrained: null"), "\(yaml)")
+        let again = try write(yaml, "resolved.yaml", in: dir)
+        #expect(try ConfigLoader.load(path: again).config == loaded.config)
+    }
+
+    @Test func validationCatchesInconsistentSettings() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let crop = try write(Self.minimal.replacingOccurrences(of: "crop: [64, 64]", with: "crop: [96, 96]"), "crop.yaml", in: dir)
+        #expect(errorText { _ = try ConfigLoader.load(path: crop) }.contains("model.image_size"))
+        let noClasses = try write("data: {root: /x}\n", "nc.yaml", in: dir)
+        #expect(errorText { _ = try ConfigLoader.load(path: noClasses) }.contains("classes"))
+        let preset = try write(Self.minimal.replacingOccurrences(of: "vit_tiny_patch16", with: "vit_gigantic"), "p.yaml", in: dir)
+        #expect(errorText { _ = try ConfigLoader.load(path: preset) }.contains("unknown preset 'vit_gigantic'"))
+    }
+}
