@@ -22,6 +22,8 @@ public protocol Optimizer: AnyObject {
     func step(learningRate: Float)
     /// Named state tensors for checkpoints (e.g. "exp_avg.blocks.0.attn.qkv.weight").
     func stateTensors() -> [(String, Tensor)]
+    /// Restores what `stateTensors()` saved.
+    func loadState(_ tensors: [String: Tensor], stepCount: Int)
     var stepCount: Int { get set }
 }
 
@@ -86,3 +88,51 @@ public final class AdamW: Optimizer {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// SGD with momentum as torch.optim.SGD: g ← g + wd·p (L2, coupled); buf ← μ·buf + g; p ← p − lr·buf
+/// (Nesterov: p ← p − lr·(g + μ·buf)).
+public final class SGD: Optimizer {
+    public let groups: [ParameterGroup]
+    public let momentum: Float
+    public let nesterov: Bool
+    public var stepCount = 0
+    private var buffers: [String: Tensor] = [:]
+
+    public init(groups: [ParameterGroup], momentum: Float = 0.9, nesterov: Bool = false) {
+        self.groups = groups
+        self.momentum = momentum
+        self.nesterov = nesterov
+    }
+
+    public func step(learningRate: Float) {
+        stepCount += 1
+        let first = stepCount == 1
+        for group in groups {
+            let lr = learningRate * group.learningRateScale, wd = group.weightDecay, mu = momentum, nesterov = nesterov
+            for (name, p) in group.parameters {
+                guard let g = p.grad else { continue }
+                let buffer = buffers[name] ?? Tensor.zeros(p.shape)
+                buffers[name] = buffer
+                let pp = p.data, pg = g.data, pb = buffer.data
+                Parallel.chunks(p.count, minimumChunk: 16384) { range in
+                    for i in range {
+                        let d = pg[i] + wd * pp[i]
+                        pb[i] = mu == 0 ? d : (first ? d : mu * pb[i] + d) // PyTorch: the first step copies d
+                        pp[i] -= lr * (nesterov ? d + mu * pb[i] : pb[i])
+                    }
+                }
+            }
+        }
+    }
+
+    public func stateTensors() -> [(String, Tensor)] {
+        buffers.sorted { $0.key < $1.key }.map { ("momentum_buffer.\($0.key)", $0.value) }
+    }
+
+    public func loadState(_ tensors: [String: Tensor], stepCount: Int) {
+        self.stepCount = stepCount
+        for (key, value) in tensors where key.hasPrefix("momentum_buffer.") {
+            buffers[String(key.dropFirst("momentum_buffer.".count))] = value
+        }
+    }
+}

