@@ -52,6 +52,5 @@ let package = Package(
         .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaRunTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "AdaRunTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
     ]
 )

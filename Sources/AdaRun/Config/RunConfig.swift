@@ -161,10 +161,10 @@ public struct TrainSection: Codable, Equatable, Sendable {
     }
 }
 
-public enum InferenceMode: String, Codable, Sendable, ConfigChoice { case whole, slide }
+public enum EvalMode: String, Codable, Sendable, ConfigChoice { case whole, slide }
 
 public struct EvalSection: Codable, Equatable, Sendable {
-    public var mode = InferenceMode.whole
+    public var mode = EvalMode.whole
     public var crop = [512, 512]
     public var stride = [341, 341]
     /// Horizontal-flip test-time augmentation.
@@ -176,7 +176,7 @@ public struct EvalSection: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = EvalSection()
-        mode = try c.decodeIfPresent(InferenceMode.self, forKey: .mode) ?? d.mode
+        mode = try c.decodeIfPresent(EvalMode.self, forKey: .mode) ?? d.mode
         crop = try c.decodeIfPresent([Int].self, forKey: .crop) ?? d.crop
         stride = try c.decodeIfPresent([Int].self, forKey: .stride) ?? d.stride
         flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? d.flip

@@ -21,8 +21,18 @@ public enum TrainJob {
 }
 
 enum Validation {
-    /// Validation on the val split, if it exists (nil otherwise).
+    /// Validation on the config's val split with its eval settings; nil when the split does not exist.
     static func make(_ config: RunConfig) throws -> ((SegmentationModel) throws -> ValidationResult)? {
-        nil
+        let dataset = config.data.dataset
+        guard FileManager.default.fileExists(atPath: dataset.imageFolder(split: dataset.valSplit)) else { return nil }
+        let (valSet, _) = try SegmentationDataset.index(dataset, split: dataset.valSplit)
+        let options = try EvalJob.inferenceOptions(config.eval)
+        let transforms = config.data.pipeline.testTransforms()
+        return { model in
+            let result = try Evaluator(inference: Inference(model: model, options: options), transforms: transforms).run(on: valSet)
+            let m = result.metrics
+            return ValidationResult(mIoU: 100 * m.meanIoU, mAcc: 100 * m.meanAccuracy, aAcc: 100 * m.pixelAccuracy,
+                                    table: result.confusion.table(classNames: dataset.classes))
+        }
     }
 }
