@@ -51,5 +51,6 @@ let package = Package(
         .testTarget(name: "AdaModelsTests", dependencies: ["AdaModels", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "AdaRunReportTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
     ]
 )
