@@ -52,5 +52,6 @@ let package = Package(
         .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaRunTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
+        .testTarget(name: "AdaRunReportTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
     ]
 )
