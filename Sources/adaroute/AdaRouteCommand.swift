@@ -6,5 +6,5 @@ struct AdaRouteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adaroute",
         abstract: "Fine-tune Vision Transformers for semantic segmentation on CPU with parameter-efficient adapters.",
-        subcommands: [Train.self, Eval.self, Export.self, Bench.self, Info.self])
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Bench.self, Info.self])
 }

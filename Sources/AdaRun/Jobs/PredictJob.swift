@@ -1,0 +1,58 @@
+// `adaroute predict`: a palette PNG mask per image at its original resolution (plus an optional colour
+// overlay and per-class probabilities), for images of any size.
+import AdaData
+import AdaModels
+import AdaTensor
+import Foundation
+
+public struct PredictOptions {
+    public var outputDirectory: String
+    public var overlay = false
+    public var saveProbabilities = false
+    public var mode: EvalMode? = nil
+    public var flip: Bool? = nil
+    public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
+}
+
+public enum PredictJob {
+    /// Expands folders into their image files (sorted); files are kept as given.
+    public static func imageFiles(_ inputs: [String]) throws -> [String] {
+        try inputs.flatMap { path -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ImageCodecError.unreadable(file: path, reason: "no such file or folder")
+            }
+            return isDirectory.boolValue ? try SegmentationDataset.imagePaths(in: path) : [path]
+        }
+    }
+
+    /// Predicts every image; `progress(done, total, file)`. Returns the written mask paths.
+    public static func run(_ loaded: LoadedModel, images: [String], options: PredictOptions,
+                           progress: ((Int, Int, String) -> Void)? = nil) throws -> [String] {
+        let config = loaded.config
+        let classes = loaded.spec.classes
+        let palette = config?.data.dataset.resolvedPalette ?? DatasetConfig.defaultPalette(count: classes)
+        let names = config?.data.dataset.classes ?? (0..<classes).map { "class\($0)" }
+        var eval = config?.eval ?? EvalSection()
+        if let mode = options.mode { eval.mode = mode }
+        let inference = Inference(model: loaded.model, options: try EvalJob.inferenceOptions(eval, flip: options.flip))
+        let transforms = (config?.data.pipeline ?? PipelineConfig()).testTransforms()
+        let writer = PredictionWriter(outputDirectory: options.outputDirectory, palette: palette, classNames: names)
+        let files = try imageFiles(images)
+        let source = SegmentationDataset(images: files)
+        var written: [String] = []
+        for i in 0..<source.count {
+            var sample = try source.sample(at: i)
+            let original = options.overlay ? try ImageCodecs.decodeImage(path: files[i]) : nil
+            var generator = RandomGenerator(seed: 0) // test transforms draw nothing
+            for t in transforms { try t.apply(&sample, generator: &generator) }
+            let prediction = inference.predict(sample, probabilities: options.saveProbabilities)
+            let stem = URL(fileURLWithPath: files[i]).deletingPathExtension().lastPathComponent
+            _ = try writer.write(stem: stem, prediction: prediction.labels, width: prediction.width, height: prediction.height,
+                                 image: original, probabilities: prediction.probabilities)
+            written.append(writer.maskPath(stem: stem))
+            progress?(i + 1, source.count, files[i])
+        }
+        return written
+    }
+}
