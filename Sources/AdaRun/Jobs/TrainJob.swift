@@ -10,6 +10,15 @@ public enum TrainJob {
         return try trainer.run(resume: resume)
     }
 
+    /// `base` if it holds no run yet, else the first of base-2, base-3, … that does not.
+    public static func freeDirectory(_ base: String) -> String {
+        func taken(_ dir: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/config.yaml") }
+        guard taken(base) else { return base }
+        var n = 2
+        while taken("\(base)-\(n)") { n += 1 }
+        return "\(base)-\(n)"
+    }
+
     public static func describe(_ s: TrainingSummary) -> String {
         var lines = ["done: \(s.iterations) iterations, last loss \(String(format: "%.4f", s.lastLoss)), \(String(format: "%.1f", s.imagesPerSecond)) images/s"]
         if let best = s.bestMIoU, let at = s.bestIteration { lines.append(String(format: "best val mIoU %.2f at iteration %d", best, at)) }

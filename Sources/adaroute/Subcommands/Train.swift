@@ -30,7 +30,10 @@ extension AdaRouteCommand {
                     let path = config ?? "configs/quickstart.yaml"
                     let loaded = try ConfigLoader.load(path: path, overrides: overrides)
                     let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-                    summary = try TrainJob.run(loaded, runDirectory: output ?? loaded.config.output.dir ?? "runs/\(stem)", resume: false)
+                    // An explicit --output must be new; the config's default directory gets a free suffix
+                    // (runs/quickstart, runs/quickstart-2, …) so re-running a command never fails or overwrites.
+                    let directory = output ?? TrainJob.freeDirectory(loaded.config.output.dir ?? "runs/\(stem)")
+                    summary = try TrainJob.run(loaded, runDirectory: directory, resume: false)
                 }
                 print(TrainJob.describe(summary))
             } catch {
