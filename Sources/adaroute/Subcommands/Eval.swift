@@ -1,4 +1,5 @@
 import AdaRun
+import AdaTensor
 import ArgumentParser
 import Foundation
 
@@ -34,8 +35,15 @@ extension AdaRouteCommand {
         @Option(name: .customLong("set"), help: "Override a config key (repeatable).")
         var overrides: [String] = []
 
+        @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
+        var threads: Int?
+
         func run() throws {
             do {
+                if let threads {
+                    guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
+                    Runtime.setThreads(threads)
+                }
                 let loaded = try ModelLoading.load(checkpoint: checkpoint, config: config, overrides: overrides, which: which)
                 let evalMode = try mode.map { text -> EvalMode in
                     guard let m = EvalMode(rawValue: text) else { throw ValidationError("--mode must be whole or slide, got '\(text)'") }

@@ -1,4 +1,5 @@
 import AdaRun
+import AdaTensor
 import ArgumentParser
 import Foundation
 
@@ -39,8 +40,15 @@ extension AdaRouteCommand {
             if let mode, EvalMode(rawValue: mode) == nil { throw ValidationError("--mode must be whole or slide, got '\(mode)'") }
         }
 
+        @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
+        var threads: Int?
+
         func run() throws {
             do {
+                if let threads {
+                    guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
+                    Runtime.setThreads(threads)
+                }
                 let loaded = try ModelLoading.load(checkpoint: checkpoint, config: config, which: which)
                 var options = PredictOptions(outputDirectory: out)
                 options.overlay = overlay

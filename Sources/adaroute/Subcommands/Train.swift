@@ -20,8 +20,12 @@ extension AdaRouteCommand {
         @Option(help: "Run directory (overrides output.dir).")
         var output: String?
 
+        @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
+        var threads: Int?
+
         func run() throws {
             do {
+                let overrides = self.overrides + (threads.map { ["train.threads=\($0)"] } ?? [])
                 let summary: TrainingSummary
                 if let resume {
                     let loaded = try ConfigLoader.load(path: URL(fileURLWithPath: resume).appendingPathComponent("config.yaml").path, overrides: overrides)
