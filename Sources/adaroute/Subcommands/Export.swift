@@ -5,15 +5,13 @@ import Foundation
 
 extension AdaRouteCommand {
     struct Export: ParsableCommand {
+        @OptionGroup var model: CheckpointOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Write a whole model (backbone + adapters + head) as one safetensors file in the reference naming.",
             discussion: "Names: timm's for the ViT, adapters.{i}.*, expert.*, head.* — a PyTorch user loads it by name. The structure is stored in the file's metadata, so `adaroute eval/predict --checkpoint FILE` accept it.")
 
-        @Option(help: "A run directory or an adapter checkpoint folder (with --config).")
-        var checkpoint: String
 
-        @Option(help: "YAML config (default: the run directory's config.yaml).")
-        var config: String?
 
         @Option(help: "Output file.")
         var out: String
@@ -21,12 +19,10 @@ extension AdaRouteCommand {
         @Flag(help: "Fold LoRA updates into the frozen weights (a plain ViT + head file, like PEFT's merge_and_unload).")
         var merge = false
 
-        @Option(help: "Which checkpoint of a run directory: best or latest (default: best if present).")
-        var which: String?
 
         func run() throws {
             do {
-                let loaded = try ModelLoading.load(checkpoint: checkpoint, config: config, which: which, merge: merge)
+                let loaded = try model.load(merge: merge)
                 var spec = loaded.spec
                 if merge, spec.adapter.method == .lora { spec.adapter.method = .linear } // nothing left to inject on rebuild
                 try ModelFiles.exportFull(loaded.model, spec: spec, to: out)

@@ -1,15 +1,14 @@
 import AdaRun
-import AdaTensor
 import ArgumentParser
 import Foundation
 
 extension AdaRouteCommand {
     struct Predict: ParsableCommand {
+        @OptionGroup var model: CheckpointOptions
+
         static let configuration = CommandConfiguration(
             abstract: "Segment images: one palette PNG mask per image at its original size (optionally an overlay and probabilities).")
 
-        @Option(help: "A run directory, an adapter checkpoint folder (with --config) or a full-model export.")
-        var checkpoint: String
 
         @Argument(help: "Image files or folders of images (JPEG/PNG).")
         var images: [String]
@@ -17,8 +16,6 @@ extension AdaRouteCommand {
         @Option(help: "Output folder.")
         var out: String
 
-        @Option(help: "YAML config (default: the run directory's config.yaml).")
-        var config: String?
 
         @Flag(help: "Also write <name>_overlay.png: the image blended with the class colours.")
         var overlay = false
@@ -32,24 +29,16 @@ extension AdaRouteCommand {
         @Flag(help: "Horizontal-flip test-time augmentation.")
         var flip = false
 
-        @Option(help: "Which checkpoint of a run directory: best or latest (default: best if present).")
-        var which: String?
 
         func validate() throws {
             if images.isEmpty { throw ValidationError("give at least one image or folder") }
             if let mode, EvalMode(rawValue: mode) == nil { throw ValidationError("--mode must be whole or slide, got '\(mode)'") }
         }
 
-        @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
-        var threads: Int?
 
         func run() throws {
             do {
-                if let threads {
-                    guard threads >= 1 else { throw ValidationError("--threads must be ≥ 1") }
-                    Runtime.setThreads(threads)
-                }
-                let loaded = try ModelLoading.load(checkpoint: checkpoint, config: config, which: which)
+                let loaded = try model.load()
                 var options = PredictOptions(outputDirectory: out)
                 options.overlay = overlay
                 options.saveProbabilities = saveProbs
