@@ -283,7 +283,7 @@ struct DatasetTests {
         #expect(lines[0].contains("8 problems in 9 images") && lines[0].contains(folder.path("images/train")), "\(text)")
         #expect(lines.count == 1 + 3 + 1 + 1, "\(text)")  // header, 3 problems, "… and 5 more", hint
         #expect(lines[1].contains(folder.path("images/train/corrupt.png")) && lines[2].contains(folder.path("images/train/dup.jpg")), "\(text)")
-        #expect(lines[4].contains("and 5 more problems") && lines[5].contains("skipBadSamples"), "\(text)")
+        #expect(lines[4].contains("and 5 more problems") && lines[5].contains("skip_bad_samples"), "\(text)")
         // All bad: nothing usable is an error even when skipping.
         let bad = DatasetFolder()
         defer { bad.remove() }
@@ -437,7 +437,7 @@ struct DatasetTests {
         #expect(missing.contains("root: not set") && missing.contains("classes: empty"), "\(missing)")
         var config = DatasetConfig(root: "/r", classes: ["a", "b", "a"], palette: [[1, 2, 3], [4, 5, 300]], ignoreIndex: 1)
         let text = errorText { try config.validate() }
-        for fragment in ["'a' appears twice", "palette: 2 colours for 3 classes", "entry 1 is [4, 5, 300]", "ignoreIndex: 1 is a class index"] {
+        for fragment in ["'a' appears twice", "palette: 2 colours for 3 classes", "entry 1 is [4, 5, 300]", "ignore_index: 1 is a class index"] {
             #expect(text.contains(fragment), "\(text)")
         }
         config = DatasetConfig(root: "/r", classes: ["a"])

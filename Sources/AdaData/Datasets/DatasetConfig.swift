@@ -101,19 +101,19 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
                 issues.append("palette: entry \(index) is \(color) (expected [r, g, b] with values 0…255)")
             }
         }
-        if !(0...255).contains(ignoreIndex) { issues.append("ignoreIndex: \(ignoreIndex) (expected 0…255)") }
+        if !(0...255).contains(ignoreIndex) { issues.append("ignore_index: \(ignoreIndex) (expected 0…255)") }
         else if ignoreIndex < classes.count {
-            issues.append("ignoreIndex: \(ignoreIndex) is a class index (classes are 0…\(classes.count - 1)); use a value ≥ \(classes.count), usually 255")
+            issues.append("ignore_index: \(ignoreIndex) is a class index (classes are 0…\(classes.count - 1)); use a value ≥ \(classes.count), usually 255")
         }
-        if imageDir.isEmpty { issues.append("imageDir: empty") }
-        if let maskDir, maskDir.isEmpty { issues.append("maskDir: empty (omit it to use masks/ or annotations/)") }
+        if imageDir.isEmpty { issues.append("image_dir: empty") }
+        if let maskDir, maskDir.isEmpty { issues.append("mask_dir: empty (omit it to use masks/ or annotations/)") }
         if imageSuffixes.isEmpty || imageSuffixes.contains(where: { $0.isEmpty }) {
-            issues.append("imageSuffixes: \(imageSuffixes) (expected file endings such as \".jpg\")")
+            issues.append("image_suffixes: \(imageSuffixes) (expected file endings such as \".jpg\")")
         }
-        if maskSuffix.isEmpty { issues.append("maskSuffix: empty (expected a file ending such as \".png\")") }
-        if trainSplit.isEmpty { issues.append("trainSplit: empty") }
-        if valSplit.isEmpty { issues.append("valSplit: empty") }
-        if maxReportedProblems < 0 { issues.append("maxReportedProblems: \(maxReportedProblems) (expected ≥ 0)") }
+        if maskSuffix.isEmpty { issues.append("mask_suffix: empty (expected a file ending such as \".png\")") }
+        if trainSplit.isEmpty { issues.append("train_split: empty") }
+        if valSplit.isEmpty { issues.append("val_split: empty") }
+        if maxReportedProblems < 0 { issues.append("max_reported_problems: \(maxReportedProblems) (expected ≥ 0)") }
         if !issues.isEmpty { throw DatasetError.invalidConfig(issues) }
     }
 

@@ -110,7 +110,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(role) not found (expected the layout <root>/<imageDir>/<split> and <root>/<maskDir>/<split>)"
         case let .noMaskFolder(root, tried):
             let paths = tried.map { DatasetConfig.join(root, $0) }.joined(separator: " nor ")
-            return "\(root): no mask folder: neither \(paths) exists (set maskDir)"
+            return "\(root): no mask folder: neither \(paths) exists (set mask_dir)"
         case let .unreadableFolder(path, reason):
             return "\(path): cannot list the folder: \(reason)"
         case let .emptySplit(folder, suffixes):
@@ -118,7 +118,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .badSamples(report):
             var lines = ["dataset split '\(report.split)': \(counted(report.problems.count, "problem")) in \(counted(report.imageCount, "image")) (\(report.imageFolder)) and \(counted(report.maskCount, "mask")) (\(report.maskFolder)):"]
             lines += report.problemListing
-            lines.append("Fix or remove these files, or set skipBadSamples: true to drop the bad samples.")
+            lines.append("Fix or remove these files, or set skip_bad_samples: true to drop the bad samples.")
             return lines.joined(separator: "\n")
         case let .noUsableSamples(report):
             return (["dataset split '\(report.split)': no usable samples left after dropping bad ones (\(counted(report.problems.count, "problem"))):"]

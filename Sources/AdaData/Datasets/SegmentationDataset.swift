@@ -85,7 +85,7 @@ public final class SegmentationDataset: SampleSource {
             throw DatasetError.noMaskFolder(root: config.root, tried: DatasetConfig.defaultMaskDirs)
         }
         let maskRoot = DatasetConfig.join(config.root, maskDir)
-        guard DatasetConfig.isDirectory(maskRoot) else { throw DatasetError.missingFolder(path: maskRoot, role: "mask folder (maskDir)") }
+        guard DatasetConfig.isDirectory(maskRoot) else { throw DatasetError.missingFolder(path: maskRoot, role: "mask folder (mask_dir)") }
         let imageFolder = config.imageFolder(split: split)
         guard DatasetConfig.isDirectory(imageFolder) else { throw DatasetError.missingFolder(path: imageFolder, role: "image folder of split '\(split)'") }
         let maskFolder = DatasetConfig.join(maskRoot, split)

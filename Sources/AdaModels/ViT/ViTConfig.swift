@@ -35,7 +35,9 @@ public struct ViTConfig: Equatable, Sendable, Codable {
             "tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16),
         ]
         let parts = name.split(separator: "_")
-        guard parts.count >= 2, parts[0] == "vit", let size = sizes[String(parts[1])] else { return nil }
+        // timm names: vit_small, vit_small_patch16, vit_small_patch16_224 (a trailing image size is accepted)
+        guard (2...4).contains(parts.count), parts[0] == "vit", let size = sizes[String(parts[1])] else { return nil }
+        if parts.count == 4 && Int(parts[3]) == nil { return nil }
         var patch = 16
         if parts.count >= 3 {
             guard parts[2].hasPrefix("patch"), let p = Int(parts[2].dropFirst(5)), p > 0 else { return nil }

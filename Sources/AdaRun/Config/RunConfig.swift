@@ -156,8 +156,15 @@ public struct TrainSection: Codable, Equatable, Sendable {
         if !(lr > 0) { throw bad("lr", "must be > 0, got \(lr)") }
         if betas.count != 2 || !betas.allSatisfy({ $0 >= 0 && $0 < 1 }) { throw bad("betas", "expected [beta1, beta2] in [0, 1), got \(betas)") }
         if let gradClip, !(gradClip > 0) { throw bad("grad_clip", "must be > 0 or null, got \(gradClip)") }
-        if evalEvery < 0 || checkpointEvery < 0 || logEvery < 1 { throw bad("eval_every", "eval_every/checkpoint_every must be ≥ 0 and log_every ≥ 1") }
+        if evalEvery < 0 { throw bad("eval_every", "must be ≥ 0 (0 = only at the end), got \(evalEvery)") }
+        if checkpointEvery < 0 { throw bad("checkpoint_every", "must be ≥ 0 (0 = only at the end), got \(checkpointEvery)") }
+        if logEvery < 1 { throw bad("log_every", "must be ≥ 1, got \(logEvery)") }
+        if warmupIters < 0 { throw bad("warmup_iters", "must be ≥ 0, got \(warmupIters)") }
+        if weightDecay < 0 { throw bad("weight_decay", "must be ≥ 0, got \(weightDecay)") }
+        if !(eps > 0) { throw bad("eps", "must be > 0, got \(eps)") }
+        if minLr < 0 || minLr > lr { throw bad("min_lr", "must be in [0, lr], got \(minLr)") }
         if let threads, threads < 1 { throw bad("threads", "must be ≥ 1, got \(threads)") }
+        if let workers, workers < 1 { throw bad("workers", "must be ≥ 1, got \(workers)") }
     }
 }
 
@@ -216,6 +223,28 @@ public struct RunConfig: Codable, Equatable, Sendable {
         output = try c.decodeIfPresent(OutputSection.self, forKey: .output) ?? OutputSection()
     }
 
+    func validateMethod() throws {
+        func bad(_ path: String, _ reason: String) -> ConfigError { .invalid(location: "adapter", path: "adapter.\(path)", reason: reason) }
+        let a = adapter.adaroute, l = adapter.lora, f = adapter.adaptformer
+        switch adapter.method {
+        case .adaroute:
+            if a.rank < 1 { throw bad("adaroute.rank", "must be ≥ 1, got \(a.rank)") }
+            if a.routerHidden < 1 { throw bad("adaroute.router_hidden", "must be ≥ 1, got \(a.routerHidden)") }
+            if let e = a.experts, e < 1 { throw bad("adaroute.experts", "must be ≥ 1 or null, got \(e)") }
+            if a.kernelSizes.contains(where: { $0 < 1 || $0 % 2 == 0 }) || Set(a.kernelSizes).count != a.kernelSizes.count {
+                throw bad("adaroute.kernel_sizes", "expected distinct odd sizes such as [3, 5, 7] (or [] for the token path), got \(a.kernelSizes)")
+            }
+        case .lora:
+            if l.rank < 1 { throw bad("lora.rank", "must be ≥ 1, got \(l.rank)") }
+            if !(0..<1).contains(l.dropout) { throw bad("lora.dropout", "must be in [0, 1), got \(l.dropout)") }
+            if l.targets.isEmpty { throw bad("lora.targets", "name at least one of qkv, proj, fc1, fc2") }
+        case .adaptformer:
+            if f.bottleneck < 1 { throw bad("adaptformer.bottleneck", "must be ≥ 1, got \(f.bottleneck)") }
+            if !(0..<1).contains(f.dropout) { throw bad("adaptformer.dropout", "must be in [0, 1), got \(f.dropout)") }
+        case .linear, .full: break
+        }
+    }
+
     /// The model structure this config builds.
     public func modelSpec() throws -> ModelSpec {
         ModelSpec(backbone: try model.vitConfig(), classes: data.dataset.classes.count, head: head, adapter: adapter)
@@ -224,12 +253,22 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Checks that go beyond types (ranges, consistency).
     public func validate() throws {
         try train.validate()
+        try validateMethod()
+        if head.channels < 1 { throw ConfigError.invalid(location: "head", path: "head.channels", reason: "must be ≥ 1, got \(head.channels)") }
+        if eval.crop.count != 2 || eval.stride.count != 2 || !(eval.crop + eval.stride).allSatisfy({ $0 >= 1 }) {
+            throw ConfigError.invalid(location: "eval", path: "eval.crop", reason: "crop and stride must be [h, w] with values ≥ 1, got \(eval.crop) and \(eval.stride)")
+        }
         _ = try model.vitConfig()
         do { try data.dataset.validate() } catch {
             throw ConfigError.invalid(location: "data", path: "data", reason: "\(error)")
         }
         if let problem = data.pipeline.validationProblem() {
             throw ConfigError.invalid(location: "data", path: "data.pipeline", reason: problem)
+        }
+        let patch = try model.vitConfig().patchSize
+        if model.imageSize.contains(where: { $0 % patch != 0 }) {
+            throw ConfigError.invalid(location: "model", path: "model.image_size",
+                                      reason: "\(model.imageSize) is not a multiple of the patch size \(patch) (the token grid would drop pixels)")
         }
         if data.pipeline.crop != model.imageSize {
             throw ConfigError.invalid(location: "data", path: "data.pipeline.crop",

@@ -4,8 +4,10 @@ import AdaModels
 import Foundation
 
 public enum TrainJob {
-    public static func run(_ loaded: LoadedConfig, runDirectory: String, resume: Bool, interactive: Bool? = nil) throws -> TrainingSummary {
+    public static func run(_ loaded: LoadedConfig, runDirectory: String, resume: Bool, interactive: Bool? = nil,
+                           changedOnResume: Bool = false) throws -> TrainingSummary {
         let trainer = try Trainer(loaded: loaded, runDirectory: runDirectory, interactive: interactive)
+        trainer.rewriteConfigOnResume = changedOnResume
         trainer.validator = try Validation.make(loaded.config)
         return try trainer.run(resume: resume)
     }

@@ -59,6 +59,8 @@ public final class Trainer {
     /// process were killed there (tests simulate interruptions with it).
     public var stopAfter: Int?
     let progress: ProgressReporter
+    /// A resumed run whose settings were changed with --set saves them, so the next resume agrees.
+    public var rewriteConfigOnResume = false
 
     public init(loaded: LoadedConfig, runDirectory: String, interactive: Bool? = nil) throws {
         config = loaded.config
@@ -78,8 +80,6 @@ public final class Trainer {
         let run = URL(fileURLWithPath: runDirectory)
         let configFile = run.appendingPathComponent("config.yaml")
         if !resume && fm.fileExists(atPath: configFile.path) { throw TrainingError.runDirectoryInUse(runDirectory) }
-        try fm.createDirectory(at: run, withIntermediateDirectories: true)
-        if !resume { try AtomicFile.write(Data(resolvedYAML.utf8), to: configFile) }
 
         // Model
         let spec = try config.modelSpec()
@@ -104,6 +104,10 @@ public final class Trainer {
         // Data
         let (trainSet, trainReport) = try SegmentationDataset.index(config.data.dataset, split: config.data.dataset.trainSplit)
         progress.message("data: \(trainReport.description.split(separator: "\n").first ?? "")")
+
+        // Everything the run needs exists: only now does the directory become a run.
+        try fm.createDirectory(at: run, withIntermediateDirectories: true)
+        if !resume || rewriteConfigOnResume { try AtomicFile.write(Data(resolvedYAML.utf8), to: configFile) }
 
         // State: fresh or from the latest checkpoint
         var state = TrainingState(iteration: 0, loaderEpoch: 0, loaderIndex: 0,

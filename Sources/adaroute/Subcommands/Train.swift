@@ -29,7 +29,7 @@ extension AdaRouteCommand {
                 let summary: TrainingSummary
                 if let resume {
                     let loaded = try ConfigLoader.load(path: URL(fileURLWithPath: resume).appendingPathComponent("config.yaml").path, overrides: overrides)
-                    summary = try TrainJob.run(loaded, runDirectory: resume, resume: true)
+                    summary = try TrainJob.run(loaded, runDirectory: resume, resume: true, changedOnResume: !overrides.isEmpty)
                 } else {
                     let path = config ?? "configs/quickstart.yaml"
                     let loaded = try ConfigLoader.load(path: path, overrides: overrides)
