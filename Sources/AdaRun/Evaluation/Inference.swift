@@ -335,7 +335,7 @@ public struct Inference {
             return result
         }
 
-        let rows = BilinearTaps(inSize: inH, outSize: outH), cols = BilinearTaps(inSize: inW, outSize: outW)
+        let rows = BilinearAxis(inSize: inH, outSize: outH), cols = BilinearAxis(inSize: inW, outSize: outW)
         let blendRowsFirst = inW < 2 * outW   // the branch Tensor.resizedBilinear takes, for identical rounding
         result.withUnsafeMutableBufferPointer { out in
             let po = out.baseAddress!
@@ -369,28 +369,4 @@ public struct Inference {
         }
         return result
     }
-}
-
-/// PyTorch's align_corners=False source taps along one axis, in Float arithmetic exactly as
-/// Tensor.resizedBilinear computes them (so fused resize-and-argmax rounds identically).
-final class BilinearTaps {
-    let low: UnsafeMutablePointer<Int>, high: UnsafeMutablePointer<Int>
-    let lowWeight: UnsafeMutablePointer<Float>, highWeight: UnsafeMutablePointer<Float>
-
-    init(inSize: Int, outSize: Int) {
-        low = .allocate(capacity: outSize); high = .allocate(capacity: outSize)
-        lowWeight = .allocate(capacity: outSize); highWeight = .allocate(capacity: outSize)
-        let scale = Float(inSize) / Float(outSize)
-        for d in 0..<outSize {
-            let src = max((Float(d) + 0.5) * scale - 0.5, 0)
-            let i0 = min(Int(src), inSize - 1)
-            let lambda = min(max(src - Float(i0), 0), 1)
-            low[d] = i0
-            high[d] = min(i0 + 1, inSize - 1)
-            lowWeight[d] = 1 - lambda
-            highWeight[d] = lambda
-        }
-    }
-
-    deinit { low.deallocate(); high.deallocate(); lowWeight.deallocate(); highWeight.deallocate() }
 }

@@ -5,13 +5,14 @@
 //
 // Legend: B batch, C channels, H×W input size, H'×W' output size; a plane is one (b, c) image.
 
-/// For each output position along one axis: the two input indices and their weights.
-final class BilinearAxis {
-    let outSize: Int
-    let low: UnsafeMutablePointer<Int>, high: UnsafeMutablePointer<Int>
-    let lowWeight: UnsafeMutablePointer<Float>, highWeight: UnsafeMutablePointer<Float>
+/// For each output position along one axis: the two input indices and their weights (public so fused
+/// kernels elsewhere — resize-and-argmax — round exactly as this op does).
+public final class BilinearAxis {
+    public let outSize: Int
+    public let low: UnsafeMutablePointer<Int>, high: UnsafeMutablePointer<Int>
+    public let lowWeight: UnsafeMutablePointer<Float>, highWeight: UnsafeMutablePointer<Float>
 
-    init(inSize: Int, outSize: Int) {
+    public init(inSize: Int, outSize: Int) {
         self.outSize = outSize
         low = .allocate(capacity: outSize); high = .allocate(capacity: outSize)
         lowWeight = .allocate(capacity: outSize); highWeight = .allocate(capacity: outSize)
