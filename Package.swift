@@ -49,7 +49,8 @@ let package = Package(
         .testTarget(name: "AdaTensorTests", dependencies: ["AdaTensor", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaNNTests", dependencies: ["AdaNN", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaModelsTests", dependencies: ["AdaModels", "AdaTestSupport"], swiftSettings: swift5),
-        .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], swiftSettings: swift5),
+        // Fixtures/ holds tiny JPEG/PNG files the tests read by path (#filePath), not bundled resources.
+        .testTarget(name: "AdaDataTests", dependencies: ["AdaData", "AdaTestSupport"], exclude: ["Fixtures"], swiftSettings: swift5),
         .testTarget(name: "AdaRunTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaIOTests", dependencies: ["AdaIO", "AdaTestSupport"], swiftSettings: swift5),
         .testTarget(name: "AdaRunReportTests", dependencies: ["AdaRun", "AdaTestSupport"], swiftSettings: swift5),

@@ -50,17 +50,23 @@ static void jpeg_message(j_common_ptr cinfo, int level) {
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
+/// Routes libjpeg's errors to our longjmp target and keeps its warnings (the caller owns the setjmp,
+/// which must live in the frame that stays active while libjpeg runs).
+static void jpeg_install_errors(struct jpeg_decompress_struct *cinfo, jpeg_error_state *err) {
+    memset(cinfo, 0, sizeof *cinfo);
+    cinfo->err = jpeg_std_error(&err->base);
+    err->base.error_exit = jpeg_fail;
+    err->base.emit_message = jpeg_message;
+    err->base.output_message = jpeg_silent;
+    err->text[0] = 0;
+}
+
 int aic_decode_jpeg(const uint8_t *data, size_t size, aic_raster *out, char *message, size_t message_size) {
     struct jpeg_decompress_struct cinfo;
     jpeg_error_state err;
     uint8_t *volatile pixels = NULL;
     memset(out, 0, sizeof *out);
-    memset(&cinfo, 0, sizeof cinfo);
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = jpeg_fail;
-    err.base.emit_message = jpeg_message;
-    err.base.output_message = jpeg_silent;
-    err.text[0] = 0;
+    jpeg_install_errors(&cinfo, &err);
     if (setjmp(err.jump)) {
         set_message(message, message_size, "corrupt JPEG: %s", err.text);
         jpeg_destroy_decompress(&cinfo);
@@ -274,12 +280,7 @@ int aic_encode_png(const uint8_t *pixels, int width, int height, int channels, c
 static int probe_jpeg(const uint8_t *data, size_t size, int *width, int *height, char *message, size_t message_size) {
     struct jpeg_decompress_struct cinfo;
     jpeg_error_state err;
-    memset(&cinfo, 0, sizeof cinfo);
-    cinfo.err = jpeg_std_error(&err.base);
-    err.base.error_exit = jpeg_fail;
-    err.base.emit_message = jpeg_message;
-    err.base.output_message = jpeg_silent;
-    err.text[0] = 0;
+    jpeg_install_errors(&cinfo, &err);
     if (setjmp(err.jump)) {
         set_message(message, message_size, "corrupt JPEG: %s", err.text);
         jpeg_destroy_decompress(&cinfo);
