@@ -1,3 +1,4 @@
+import AdaModels
 import AdaRun
 import AdaTensor
 import ArgumentParser
@@ -6,7 +7,7 @@ import Foundation
 extension AdaRouteCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Measure the engine's speed.", subcommands: [Gemm.self, DataLoading.self])
+            abstract: "Measure the engine's speed.", subcommands: [Gemm.self, DataLoading.self, TrainStep.self, InferStep.self])
     }
 }
 
@@ -78,6 +79,76 @@ extension AdaRouteCommand.Bench {
                 print(String(format: "| %d | %d | %.2f | %.1f | %.1f | %.2f× |", t, row.images, row.seconds,
                              row.imagesPerSecond, row.millisecondsPerBatch, speedup))
             }
+        }
+    }
+}
+
+/// Options shared by `bench train` and `bench infer`.
+struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "ViT preset (vit_{tiny,small,base,large}_patch{16,14}).")
+    var model = "vit_tiny_patch16"
+    @Option(help: "Adapter method: adaroute, lora, adaptformer, linear, full.")
+    var method = "adaroute"
+    @Option(help: "Square image size.")
+    var image = 224
+    @Option(help: "Batch size.")
+    var batch = 8
+    @Option(help: "Classes of the linear head.")
+    var classes = 150
+    @Option(help: "AdaRoute rank.")
+    var rank = 64
+    @Option(name: .customLong("router-hidden"), help: "AdaRoute router hidden width.")
+    var routerHidden = 16
+    @Option(help: "AdaRoute kernel sizes, comma-separated (empty: token path).")
+    var kernels = ""
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+    @Option(help: "Untimed warm-up steps.")
+    var warmup = 2
+    @Option(help: "Timed steps (≥ 5 recommended).")
+    var steps = 5
+
+    func settings() throws -> ModelBenchmarkSettings {
+        var s = ModelBenchmarkSettings()
+        s.preset = model
+        guard let m = AdapterMethodKind(rawValue: method) else { throw ValidationError("--method: unknown '\(method)'") }
+        s.method = m
+        s.imageSize = image; s.batch = batch; s.classes = classes; s.rank = rank; s.routerHidden = routerHidden
+        s.kernels = try kernels.split(separator: ",").map { text in
+            guard let k = Int(text.trimmingCharacters(in: .whitespaces)), k > 0, k % 2 == 1 else { throw ValidationError("--kernels: '\(text)' is not an odd size") }
+            return k
+        }
+        s.warmup = warmup; s.steps = max(steps, 1)
+        return s
+    }
+
+    func report(_ r: ModelBenchmarkResult, training: Bool) -> String {
+        let t = r.seconds
+        return String(format: "%@ %@ %@ %d² batch %d, %d classes%@, %d threads: step median %.3f s (min %.3f, max %.3f), %.2f images/s, %.1f GFLOP/s (%.1f GFLOP/step), peak RSS %.2f GiB",
+                      training ? "train" : "infer", model, method, image, batch, classes, kernels.isEmpty ? "" : ", kernels \(kernels)",
+                      threads ?? Runtime.defaultThreads, t.median, t.min, t.max, r.imagesPerSecond, r.gflops, r.gflopPerStep,
+                      Double(r.peakRSSBytes) / 1_073_741_824)
+    }
+}
+
+extension AdaRouteCommand.Bench {
+    struct TrainStep: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "train",
+            abstract: "Time training steps (forward, loss, backward, AdamW) on synthetic batches.")
+        @OptionGroup var options: ModelBenchOptions
+        func run() throws {
+            let r = try ModelBenchmark.run(options.settings(), training: true, threads: options.threads ?? Runtime.defaultThreads)
+            print(options.report(r, training: true))
+        }
+    }
+
+    struct InferStep: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "infer",
+            abstract: "Time inference (no-grad forward with upsampled logits) on synthetic batches.")
+        @OptionGroup var options: ModelBenchOptions
+        func run() throws {
+            let r = try ModelBenchmark.run(options.settings(), training: false, threads: options.threads ?? Runtime.defaultThreads)
+            print(options.report(r, training: false))
         }
     }
 }

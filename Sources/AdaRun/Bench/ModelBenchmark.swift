@@ -1,0 +1,124 @@
+// `adaroute bench train` / `bench infer`: step time of a whole segmentation model on synthetic batches
+// (no disk), for any preset, method, image size, batch, class count and thread count; warm-up steps,
+// then timed steps (median/min/max), images/s, achieved GFLOP/s and peak RSS.
+//
+// FLOPs are counted analytically (multiply-add = 2 FLOPs) for the GEMM-shaped work, per image, with
+// T = N + 1 tokens, N = (H/p)(W/p), D width, L depth, K classes:
+//   patch embedding 2·N·3p²·D; per block: qkv 2·T·D·3D, attention scores and values 2·2·T²·D,
+//   projection 2·T·D², MLP 2·2·T·D·(r_mlp·D); head 2·N·D·K;
+//   AdaRoute per block: 2·2·N·D·r (routed down/up) + 2·N·r² (proj) + Σ_k 2·N·r·k² (routed depthwise)
+//     + 2·2·N·D·9 (dwconv1/2); LoRA per adapted linear: 2·T·r·(in + out); AdaptFormer per block: 2·2·T·D·b.
+// Training = forward + backward, where the backward costs 2× the forward of layers whose weights train
+// (input and weight gradients) and 1× for frozen layers that still pass gradients to earlier trainable
+// ones (input gradients only); a linear probe back-propagates into the head only.
+import AdaModels
+import AdaNN
+import AdaTensor
+import Foundation
+
+public struct ModelBenchmarkSettings: Sendable {
+    public var preset = "vit_tiny_patch16"
+    public var method = AdapterMethodKind.adaroute
+    public var imageSize = 224
+    public var batch = 8
+    public var classes = 150
+    public var rank = 64
+    public var routerHidden = 16
+    public var kernels: [Int] = []
+    public var warmup = 2
+    public var steps = 5
+    public init() {}
+}
+
+public struct ModelBenchmarkResult: Sendable {
+    public var seconds: TimingSummary
+    public var batch: Int
+    public var gflopPerStep: Double
+    public var peakRSSBytes: Int
+    public var imagesPerSecond: Double { Double(batch) / seconds.median }
+    public var gflops: Double { gflopPerStep / seconds.median }
+}
+
+public enum ModelBenchmark {
+    public static func spec(_ s: ModelBenchmarkSettings) throws -> ModelSpec {
+        guard var vit = ViTConfig.preset(s.preset) else {
+            throw ConfigError.invalid(location: "--model", path: "model", reason: "unknown preset '\(s.preset)' (known: \(ViTConfig.presetNames.joined(separator: ", ")))")
+        }
+        vit.imageHeight = s.imageSize
+        vit.imageWidth = s.imageSize
+        var adapter = AdapterSettings(method: s.method)
+        adapter.adaroute = AdaRouteConfig(rank: s.rank, routerHidden: s.routerHidden, kernelSizes: s.kernels)
+        return ModelSpec(backbone: vit, classes: s.classes, adapter: adapter)
+    }
+
+    /// Forward GFLOPs per image, and the fraction of it whose weights train (for the backward count).
+    static func forwardFlops(_ spec: ModelSpec) -> (total: Double, trainable: Double, backboneFrozenBelowAdapters: Bool) {
+        let v = spec.backbone
+        let n = Double(v.gridHeight * v.gridWidth), t = n + 1, d = Double(v.embedDim), p = Double(v.patchSize)
+        let hidden = Double(v.mlpHidden), k = Double(spec.classes)
+        let block = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * hidden
+        let backbone = 2 * n * 3 * p * p * d + Double(v.depth) * block
+        let head = 2 * n * d * k
+        var adapters = 0.0
+        switch spec.adapter.method {
+        case .adaroute:
+            let r = Double(spec.adapter.adaroute.rank)
+            var perBlock = 2 * 2 * n * d * r + 2 * n * r * r
+            if !spec.adapter.adaroute.kernelSizes.isEmpty {
+                perBlock += spec.adapter.adaroute.kernelSizes.reduce(0.0) { $0 + 2 * n * r * Double($1 * $1) } + 2 * 2 * n * d * 9
+            }
+            adapters = Double(v.depth) * perBlock
+        case .lora:
+            let r = Double(spec.adapter.lora.rank)
+            let dims: [LoRATarget: (Double, Double)] = [.qkv: (d, 3 * d), .proj: (d, d), .fc1: (d, hidden), .fc2: (hidden, d)]
+            adapters = Double(v.depth) * spec.adapter.lora.targets.reduce(0.0) { $0 + 2 * t * r * (dims[$1]!.0 + dims[$1]!.1) }
+        case .adaptformer:
+            adapters = Double(v.depth) * 2 * 2 * t * d * Double(spec.adapter.adaptformer.bottleneck)
+        case .linear, .full: break
+        }
+        let trainable = spec.adapter.method == .full ? backbone + head : head + adapters
+        return (backbone + head + adapters, trainable, spec.adapter.method != .linear && spec.adapter.method != .full)
+    }
+
+    /// GFLOPs of one training step (batch) per the formula in the file header.
+    public static func trainGflop(_ spec: ModelSpec, batch: Int) -> Double {
+        let f = forwardFlops(spec)
+        var backward = 2 * f.trainable
+        if spec.adapter.method == .full { backward = 2 * f.total }
+        else if f.backboneFrozenBelowAdapters { backward += f.total - f.trainable } // input gradients through frozen layers
+        return Double(batch) * (f.total + backward) / 1e9
+    }
+
+    public static func inferGflop(_ spec: ModelSpec, batch: Int) -> Double { Double(batch) * forwardFlops(spec).total / 1e9 }
+
+    public static func run(_ s: ModelBenchmarkSettings, training: Bool, threads: Int) throws -> ModelBenchmarkResult {
+        Runtime.setThreads(threads)
+        let spec = try spec(s)
+        let model = spec.build(seed: 1)
+        var rng = RandomGenerator(seed: 2)
+        let images = Tensor.normal([s.batch, 3, s.imageSize, s.imageSize], using: &rng)
+        let labels = (0..<(s.batch * s.imageSize * s.imageSize)).map { _ in Int32(rng.int(below: s.classes)) }
+        let context = ForwardContext()
+        let optimizer = AdamW(groups: [ParameterGroup(parameters: model.trainableParameters(), weightDecay: 0.01)])
+        model.setTraining(training)
+        var failure: Error?
+        let timing = Stopwatch.measure(warmup: s.warmup, repeats: s.steps) {
+            do {
+                if training {
+                    let (loss, _) = try model.loss(images, labels: labels, context: context)
+                    loss.backward()
+                    optimizer.step(learningRate: 1e-4)
+                    model.zeroGrad()
+                } else {
+                    _ = Autograd.withNoGrad { model(images, context: context) }
+                }
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return ModelBenchmarkResult(seconds: timing, batch: s.batch,
+                                    gflopPerStep: training ? trainGflop(spec, batch: s.batch) : inferGflop(spec, batch: s.batch),
+                                    peakRSSBytes: Int(usage.ru_maxrss) * 1024)
+    }
+}
