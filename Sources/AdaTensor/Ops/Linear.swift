@@ -12,24 +12,35 @@ extension Tensor {
         let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
         if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
+        Self.affineForward(x, weight: weight, bias: bias, into: y, rows: m)
+        y.record("linear", [x, weight] + (bias.map { [$0] } ?? [])) { gy in
+            Self.affineBackward(gy, x: x, weight: weight, bias: bias, rows: m)
+        }
+        return y
+    }
+
+    /// y [M, N] = x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear, LoRA).
+    public static func affineForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor, rows m: Int) {
+        let k = weight.shape[1], n = weight.shape[0]
         if let bias {
             for r in 0..<m { (y.data + r * n).update(from: bias.data, count: n) }
         }
         BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
                    b: weight.data, ldb: k, beta: bias == nil ? 0 : 1, c: y.data, ldc: n)
-        y.record("linear", [x, weight] + (bias.map { [$0] } ?? [])) { gy in
-            // dx += gy·W ; dW += gyᵀ·x ; db += Σ_rows gy
-            x.accumulateGrad { gx in
-                BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: k, k: n, a: gy.data, lda: n,
-                           b: weight.data, ldb: k, beta: 1, c: gx, ldc: k)
-            }
-            weight.accumulateGrad { gw in
-                BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: k, k: m, a: gy.data, lda: n,
-                           b: x.data, ldb: k, beta: 1, c: gw, ldc: k)
-            }
-            bias?.accumulateGrad { gb in Vector.addColumnSums(gy.data, rows: m, cols: n, into: gb) }
+    }
+
+    /// The backward of `affineForward`: dx += gy·W ; dW += gyᵀ·x ; db += Σ_rows gy (each only if needed).
+    public static func affineBackward(_ gy: Tensor, x: Tensor, weight: Tensor, bias: Tensor?, rows m: Int) {
+        let k = weight.shape[1], n = weight.shape[0]
+        x.accumulateGrad { gx in
+            BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: k, k: n, a: gy.data, lda: n,
+                       b: weight.data, ldb: k, beta: 1, c: gx, ldc: k)
         }
-        return y
+        weight.accumulateGrad { gw in
+            BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: k, k: m, a: gy.data, lda: n,
+                       b: x.data, ldb: k, beta: 1, c: gw, ldc: k)
+        }
+        bias?.accumulateGrad { gb in Vector.addColumnSums(gy.data, rows: m, cols: n, into: gb) }
     }
 
     /// Matrix product over the last two axes with optional transposes.

@@ -150,11 +150,7 @@ extension Tensor {
         if let bias { precondition(bias.shape == [n], "loraLinear: bias \(bias.shape) for \(n) outputs") }
         let r = a.shape[0]
         let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
-        if let bias {
-            for row in 0..<m { (y.data + row * n).update(from: bias.data, count: n) }
-        }
-        BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
-                   b: weight.data, ldb: k, beta: bias == nil ? 0 : 1, c: y.data, ldc: n)
+        Tensor.affineForward(x, weight: weight, bias: bias, into: y, rows: m)
         let t = Tensor(uninitializedShape: [m, r])                               // xd·Aᵀ, kept for dB
         BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: r, k: k, a: xd.data, lda: k,
                    b: a.data, ldb: k, beta: 0, c: t.data, ldc: r)
@@ -167,15 +163,7 @@ extension Tensor {
         y.record("lora_linear", inputs) { gy in
             // Base: dx += gy·W, dW += gyᵀ·x, db += Σ_rows gy.
             // LoRA: gt = s·gy·B [M, r]; dxd += gt·A; dA += gtᵀ·xd; dB += s·gyᵀ·t.
-            x.accumulateGrad { gx in
-                BLAS.sgemm(transposeA: false, transposeB: false, m: m, n: k, k: n, a: gy.data, lda: n,
-                           b: weight.data, ldb: k, beta: 1, c: gx, ldc: k)
-            }
-            weight.accumulateGrad { gw in
-                BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: k, k: m, a: gy.data, lda: n,
-                           b: x.data, ldb: k, beta: 1, c: gw, ldc: k)
-            }
-            bias?.accumulateGrad { gb in Vector.addColumnSums(gy.data, rows: m, cols: n, into: gb) }
+            Tensor.affineBackward(gy, x: x, weight: weight, bias: bias, rows: m)
             b.accumulateGrad { gb in
                 BLAS.sgemm(transposeA: true, transposeB: false, m: n, n: r, k: m, alpha: s, a: gy.data, lda: n,
                            b: t.data, ldb: r, beta: 1, c: gb, ldc: r)
