@@ -344,22 +344,13 @@ public struct Inference {
                 let value = UnsafeMutablePointer<Float>.allocate(capacity: outW)
                 let blended = UnsafeMutablePointer<Float>.allocate(capacity: inW)
                 defer { best.deallocate(); value.deallocate(); blended.deallocate() }
-                let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
                 for oy in range {
                     let labels = po + oy * outW
                     let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
                     for k in 0..<classes {
                         let top = px + k * inPlane + rows.low[oy] * inW, bottom = px + k * inPlane + rows.high[oy] * inW
-                        let target = k == 0 ? best : value
-                        if blendRowsFirst {
-                            for i in 0..<inW { blended[i] = wt * top[i] + wb * bottom[i] }
-                            for ox in 0..<outW { target[ox] = cwl[ox] * blended[cl[ox]] + cwh[ox] * blended[ch[ox]] }
-                        } else {
-                            for ox in 0..<outW {
-                                let l = cl[ox], h = ch[ox], wl = cwl[ox], wh = cwh[ox]
-                                target[ox] = wt * (wl * top[l] + wh * top[h]) + wb * (wl * bottom[l] + wh * bottom[h])
-                            }
-                        }
+                        cols.interpolateRow(top: top, bottom: bottom, topWeight: wt, bottomWeight: wb, inputWidth: inW,
+                                            blendFirst: blendRowsFirst, scratch: blended, into: k == 0 ? best : value)
                         if k > 0 {
                             for ox in 0..<outW where value[ox] > best[ox] { best[ox] = value[ox]; labels[ox] = Int32(k) }
                         }
