@@ -110,3 +110,88 @@ struct ResizeTests {
         #expect(report.passed, "\(report)")
     }
 }
+
+@Suite("Bilinear resize, channels last")
+struct ResizeChannelsLastTests {
+    /// The NCHW op through permutes: [B, H, W, C] → [B, C, H, W] → resize → [B, H', W', C].
+    static func throughNCHW(_ x: Tensor, _ outH: Int, _ outW: Int) -> Tensor {
+        x.permuted([0, 3, 1, 2]).resizedBilinear(height: outH, width: outW).permuted([0, 2, 3, 1])
+    }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "\(a.count) vs \(b.count) values")
+        return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    /// (input H, W) → (output H, W): up, down, mixed, non-integer factors, one-pixel edges.
+    static let sizes: [((Int, Int), (Int, Int))] = [
+        ((4, 6), (8, 12)), ((4, 6), (64, 96)), ((4, 6), (2, 3)), ((7, 9), (3, 4)), ((3, 5), (7, 11)),
+        ((7, 9), (5, 13)), ((5, 7), (9, 4)), ((6, 7), (1, 3)), ((1, 1), (4, 5)), ((9, 16), (4, 5)),
+    ]
+
+    @Test func upsample2x2To4x4ByHand() {
+        // Channel 0 is the NCHW hand case; channel 1 is it times 10.
+        let x = Tensor(shape: [1, 2, 2, 2], values: [1, 10, 2, 20, 3, 30, 4, 40])
+        let y = x.resizedBilinearChannelsLast(height: 4, width: 4)
+        #expect(y.shape == [1, 4, 4, 2])
+        let expected: [Float] = [
+            1.0, 1.25, 1.75, 2.0,
+            1.5, 1.75, 2.25, 2.5,
+            2.5, 2.75, 3.25, 3.5,
+            3.0, 3.25, 3.75, 4.0,
+        ]
+        #expect((0..<16).map { y.data[2 * $0] } == expected)
+        #expect(Self.maxDifference((0..<16).map { y.data[2 * $0 + 1] }, expected.map { 10 * $0 }) <= 1e-5)
+    }
+
+    @Test(arguments: sizes)
+    func forwardEqualsNCHWOp(size: ((Int, Int), (Int, Int))) {
+        let ((inH, inW), (outH, outW)) = size
+        var rng = RandomGenerator(seed: UInt64(30 + inH * 17 + outW))
+        for channels in [1, 3, 5, 11, 19] { // 1: the NCHW row op; 3, 5, 11: 4/8/16-lane spills
+            let x = Tensor.normal([2, inH, inW, channels], using: &rng)
+            let y = x.resizedBilinearChannelsLast(height: outH, width: outW)
+            #expect(y.shape == [2, outH, outW, channels])
+            // Same taps, weights and order of operations: bit-identical.
+            #expect(y.values == Self.throughNCHW(x, outH, outW).values, "\(size) C \(channels)")
+        }
+    }
+
+    @Test(arguments: sizes)
+    func gradientEqualsNCHWOpGradient(size: ((Int, Int), (Int, Int))) {
+        let ((inH, inW), (outH, outW)) = size
+        var rng = RandomGenerator(seed: UInt64(60 + inH * 17 + outW))
+        // C 19 with a 64×96 output: the backward splits the input rows into bands across threads; C < 16
+        // takes the 16-lane spill path.
+        for (batch, channels) in [(2, 3), (1, 19), (1, 1), (2, 7), (1, 11)] {
+            let x = Tensor.normal([batch, inH, inW, channels], using: &rng, requiresGrad: true)
+            let twin = x.copy()
+            twin.requiresGrad = true
+            let gy = Tensor.normal([batch, outH, outW, channels], using: &rng)
+            x.resizedBilinearChannelsLast(height: outH, width: outW).backward(gradient: gy)
+            Self.throughNCHW(twin, outH, outW).backward(gradient: gy)
+            // Currently bit-identical; the tolerance leaves room for a differently rounded kernel.
+            #expect(Self.maxDifference(x.grad!.values, twin.grad!.values) <= 1e-5, "\(size) C \(channels)")
+        }
+    }
+
+    @Test(arguments: [((3, 5), (7, 11)), ((4, 6), (8, 12)), ((7, 9), (3, 4)), ((7, 9), (2, 2)), ((7, 9), (5, 13)),
+                      ((5, 4), (9, 3))])
+    func gradient(size: ((Int, Int), (Int, Int))) {
+        let ((inH, inW), (outH, outW)) = size
+        var rng = RandomGenerator(seed: 70)
+        let x = Tensor.normal([2, inH, inW, 3], using: &rng, requiresGrad: true)
+        let report = GradCheck.run([x]) { $0[0].resizedBilinearChannelsLast(height: outH, width: outW) }
+        #expect(report.passed, "\(size): \(report)")
+    }
+
+    @Test func identitySizeReturnsAView() {
+        var rng = RandomGenerator(seed: 71)
+        let x = Tensor.normal([2, 5, 4, 3], using: &rng, requiresGrad: true)
+        let y = x.resizedBilinearChannelsLast(height: 5, width: 4)
+        #expect(y.shape == x.shape)
+        #expect(y.storage === x.storage)
+        let report = GradCheck.run([x]) { $0[0].resizedBilinearChannelsLast(height: 5, width: 4) }
+        #expect(report.passed, "\(report)")
+    }
+}

@@ -163,3 +163,232 @@ extension Tensor {
         return y
     }
 }
+
+// Channels-last variant, x [B, H, W, C] → [B, H', W', C]: the same taps, weights and order of operations
+// per value as the NCHW op (bit-identical results), but each output pixel blends four input pixel
+// vectors of C contiguous floats, and the two source rows are blended as whole W·C-float rows.
+
+extension Tensor {
+    /// Bilinear resize (align_corners=False, no antialias, same rule as `resizedBilinear`, for up AND down
+    /// sampling) of x [B, H, W, C] channels last → [B, height, width, C]. Same size returns a view.
+    public func resizedBilinearChannelsLast(height outH: Int, width outW: Int) -> Tensor {
+        let x = self
+        precondition(x.rank == 4, "resizedBilinearChannelsLast: input must be [B, H, W, C], got \(x.shape)")
+        let batch = x.shape[0], inH = x.shape[1], inW = x.shape[2], channels = x.shape[3]
+        precondition(outH >= 1 && outW >= 1,
+                     "resizedBilinearChannelsLast: output size \(outH)×\(outW) must be positive")
+        precondition(inH >= 1 && inW >= 1, "resizedBilinearChannelsLast: input \(x.shape) has an empty image")
+        if outH == inH && outW == inW { return x.reshaped(x.shape) }
+
+        let rows = BilinearAxis(inSize: inH, outSize: outH)
+        let line = ChannelsLastBilinearLine(inW: inW, outW: outW, channels: channels)
+        let y = Tensor(uninitializedShape: [batch, outH, outW, channels])
+        let inRow = inW * channels, outRow = outW * channels, inImage = inH * inRow
+        let px = x.data, py = y.data
+
+        Parallel.chunks(batch * outH, minimumChunk: max(1, 32768 / max(1, outRow))) { outRows in
+            let blended = UnsafeMutablePointer<Float>.allocate(capacity: line.scratchCount)
+            defer { blended.deallocate() }
+            for row in outRows {
+                let b = row / outH, oy = row % outH
+                let image = px + b * inImage
+                line.interpolate(top: image + rows.low[oy] * inRow, bottom: image + rows.high[oy] * inRow,
+                                 topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
+                                 scratch: blended, into: py + row * outRow)
+            }
+        }
+
+        y.record("resizedBilinearChannelsLast", [x]) { gy in
+            x.accumulateGrad { gx in
+                let pg = gy.data
+                let colsT = BilinearAxisTranspose(line.cols, inSize: inW)
+                // Input rows read by different output rows overlap, so each thread owns a band of input
+                // rows and adds only into those (an output row straddling two bands is spread by both).
+                let bandWork = max(1, outH * (inRow + 2 * outRow) / inH)
+                InputRowBands.forEach(batch: batch, rows: inH, minimumRows: max(1, 65536 / bandWork)) { b, band in
+                    let spread = UnsafeMutablePointer<Float>.allocate(capacity: line.scratchCount)
+                    defer { spread.deallocate() }
+                    let image = gx + b * inImage
+                    for oy in 0..<outH {
+                        let lowRow = rows.low[oy], highRow = rows.high[oy]
+                        let topInBand = band.contains(lowRow), bottomInBand = band.contains(highRow)
+                        guard topInBand || bottomInBand else { continue }
+                        line.addTransposed(pg + (b * outH + oy) * outRow, transpose: colsT,
+                                           top: topInBand ? image + lowRow * inRow : nil,
+                                           bottom: bottomInBand ? image + highRow * inRow : nil,
+                                           topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
+                                           scratch: spread)
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
+
+/// The column axis of a channels-last resize: one output row (W'·C floats) from two input rows (W·C
+/// floats) and the transpose. Same path choice (blend the rows first unless the width shrinks by 2 or
+/// more) and the same expressions per value as `BilinearAxis.interpolateRow` and the NCHW backward.
+///
+/// Below 16 channels a per-pixel loop over C is too short to vectorise, so each pixel is one SIMD
+/// operation of 4, 8 or 16 lanes (the smallest ≥ C) whose lanes beyond C spill into the following
+/// pixels' slots, which the next (increasing) pixels overwrite. Only pixels whose lanes stay inside the
+/// row take that path (the rest run the scalar loop), so nothing is read outside a buffer and no thread
+/// writes into another's row. One channel is exactly the NCHW row operation.
+final class ChannelsLastBilinearLine {
+    let cols: BilinearAxis
+    let inW: Int, outW: Int, channels: Int
+    let blendRowsFirst: Bool
+    /// SIMD width of the spill path: 4, 8 or 16 for 2...15 channels, 0 otherwise.
+    let spillLanes: Int
+    /// Output pixels 0..<spillPixels take the spill path in the forward.
+    let spillPixels: Int
+    /// Scratch rows hold W·C floats plus room for the last spill.
+    var scratchCount: Int { inW * channels + 16 }
+
+    init(inW: Int, outW: Int, channels: Int) {
+        cols = BilinearAxis(inSize: inW, outSize: outW)
+        self.inW = inW; self.outW = outW; self.channels = channels
+        blendRowsFirst = inW < 2 * outW
+        spillLanes = channels <= 1 || channels >= 16 ? 0 : channels <= 4 ? 4 : channels <= 8 ? 8 : 16
+        let inRow = inW * channels, outRow = outW * channels
+        var pixels = 0
+        if spillLanes > 0 {
+            // Store inside the output row; without blending, also load inside the input rows (taps are monotone).
+            while pixels < outW && pixels * channels + spillLanes <= outRow
+                    && (blendRowsFirst || cols.high[pixels] * channels + spillLanes <= inRow) { pixels += 1 }
+        }
+        spillPixels = pixels
+    }
+
+    /// out (W'·C) = column interpolation of wt·top + wb·bottom; `scratch` holds `scratchCount` floats.
+    @inline(__always)
+    func interpolate(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, topWeight wt: Float, bottomWeight wb: Float,
+                     scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let channels = channels, inRow = inW * channels
+        if channels == 1 {
+            cols.interpolateRow(top: top, bottom: bottom, topWeight: wt, bottomWeight: wb, inputWidth: inW,
+                                blendFirst: blendRowsFirst, scratch: scratch, into: out)
+            return
+        }
+        if blendRowsFirst {
+            for i in 0..<inRow { scratch[i] = wt * top[i] + wb * bottom[i] }
+        }
+        switch spillLanes {
+        case 4: spillInterpolate(SIMD4<Float>.self, top, bottom, wt, wb, scratch, out)
+        case 8: spillInterpolate(SIMD8<Float>.self, top, bottom, wt, wb, scratch, out)
+        case 16: spillInterpolate(SIMD16<Float>.self, top, bottom, wt, wb, scratch, out)
+        default: break
+        }
+        let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
+        for ox in spillPixels..<outW {
+            let wl = cwl[ox], wh = cwh[ox], o = out + ox * channels
+            let l = cl[ox] * channels, h = ch[ox] * channels
+            if blendRowsFirst {
+                let sl = scratch + l, sh = scratch + h
+                for c in 0..<channels { o[c] = wl * sl[c] + wh * sh[c] }
+            } else {
+                let tl = top + l, th = top + h, bl = bottom + l, bh = bottom + h
+                for c in 0..<channels { o[c] = wt * (wl * tl[c] + wh * th[c]) + wb * (wl * bl[c] + wh * bh[c]) }
+            }
+        }
+    }
+
+    /// Output pixels 0..<spillPixels, one V-wide operation each (same expressions as the scalar loop).
+    @inline(__always)
+    private func spillInterpolate<V: SIMD>(_: V.Type, _ top: UnsafePointer<Float>, _ bottom: UnsafePointer<Float>,
+                                           _ wt: Float, _ wb: Float, _ scratch: UnsafePointer<Float>,
+                                           _ out: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        let channels = channels
+        let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
+        let topWeight = V(repeating: wt), bottomWeight = V(repeating: wb)
+        for ox in 0..<spillPixels {
+            let wl = V(repeating: cwl[ox]), wh = V(repeating: cwh[ox])
+            let l = cl[ox] * channels, h = ch[ox] * channels
+            let value: V
+            if blendRowsFirst {
+                value = wl * load(scratch + l) + wh * load(scratch + h)
+            } else {
+                value = topWeight * (wl * load(top + l) + wh * load(top + h))
+                    + bottomWeight * (wl * load(bottom + l) + wh * load(bottom + h))
+            }
+            UnsafeMutableRawPointer(out + ox * channels).storeBytes(of: value, as: V.self)
+        }
+    }
+
+    /// The transpose of `interpolate` for one output-gradient row g (W'·C): adds into the gradient rows
+    /// `top` (weight wt) and `bottom` (wb); a nil row belongs to another thread's band and is skipped.
+    /// `scratch` holds `scratchCount` floats.
+    @inline(__always)
+    func addTransposed(_ g: UnsafePointer<Float>, transpose colsT: BilinearAxisTranspose,
+                       top: UnsafeMutablePointer<Float>?, bottom: UnsafeMutablePointer<Float>?,
+                       topWeight wt: Float, bottomWeight wb: Float, scratch spread: UnsafeMutablePointer<Float>) {
+        let channels = channels, inRow = inW * channels
+        if blendRowsFirst {
+            // Gather the row back onto the input columns (sum over the outputs reading each column, in the
+            // NCHW op's order), then add it into the source rows.
+            let vectorColumns: Int
+            switch spillLanes {
+            case 4: vectorColumns = spillGather(SIMD4<Float>.self, g, colsT, spread)
+            case 8: vectorColumns = spillGather(SIMD8<Float>.self, g, colsT, spread)
+            case 16: vectorColumns = spillGather(SIMD16<Float>.self, g, colsT, spread)
+            default: vectorColumns = 0
+            }
+            let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
+            for i in vectorColumns..<inW {
+                let dst = spread + i * channels, n = start[i + 1] - start[i]
+                let gi = g + first[i] * channels, wi = tw + start[i]
+                if channels < 16 {
+                    for c in 0..<channels {
+                        var sum: Float = 0
+                        for j in 0..<n { sum += wi[j] * gi[j * channels + c] }
+                        dst[c] = sum
+                    }
+                } else {
+                    dst.update(repeating: 0, count: channels)
+                    for j in 0..<n {
+                        let w = wi[j], gj = gi + j * channels
+                        for c in 0..<channels { dst[c] += w * gj[c] }
+                    }
+                }
+            }
+            if let top { for k in 0..<inRow { top[k] += wt * spread[k] } }
+            if let bottom { for k in 0..<inRow { bottom[k] += wb * spread[k] } }
+            return
+        }
+        // Scatter, in the NCHW op's order per value: top low, top high, bottom low, bottom high.
+        let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
+        for ox in 0..<outW {
+            let wl = cwl[ox], wh = cwh[ox], go = g + ox * channels
+            let l = cl[ox] * channels, h = ch[ox] * channels
+            if let top {
+                for c in 0..<channels { let gt = wt * go[c]; top[l + c] += wl * gt; top[h + c] += wh * gt }
+            }
+            if let bottom {
+                for c in 0..<channels { let gb = wb * go[c]; bottom[l + c] += wl * gb; bottom[h + c] += wh * gb }
+            }
+        }
+    }
+
+    /// Gathered columns 0..<k, one V-wide sum each, for the leading columns whose reads stay inside the
+    /// gradient row; returns k (the caller does the rest with the scalar loop).
+    @inline(__always)
+    private func spillGather<V: SIMD>(_: V.Type, _ g: UnsafePointer<Float>, _ colsT: BilinearAxisTranspose,
+                                      _ spread: UnsafeMutablePointer<Float>) -> Int where V.Scalar == Float {
+        let channels = channels, outRow = outW * channels, lanes = V.scalarCount
+        let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
+        var i = 0
+        while i < inW {
+            let n = start[i + 1] - start[i]
+            // The last output reading column i is first[i] + n − 1 (monotone in i).
+            guard n == 0 || (first[i] + n - 1) * channels + lanes <= outRow else { break }
+            let gi = g + first[i] * channels, wi = tw + start[i]
+            var sum = V()
+            for j in 0..<n { sum += V(repeating: wi[j]) * UnsafeRawPointer(gi + j * channels).loadUnaligned(as: V.self) }
+            UnsafeMutableRawPointer(spread + i * channels).storeBytes(of: sum, as: V.self)
+            i += 1
+        }
+        return i
+    }
+}
