@@ -44,7 +44,9 @@ extension Module {
                 report.unexpected.append(entry.name)
                 continue
             }
-            guard entry.shape == tensor.shape else {
+            // PyTorch stores counters such as num_batches_tracked as 0-d scalars; ours are [1].
+            let scalarForOne = entry.shape.isEmpty && tensor.shape == [1]
+            guard entry.shape == tensor.shape || scalarForOne else {
                 throw StateDictError.shapeMismatch(source: source.path, tensor: entry.name, expected: tensor.shape, actual: entry.shape)
             }
             let value: Tensor

@@ -47,7 +47,8 @@ struct ConfigFilesTests {
     /// settings, and a smaller lr for full fine-tuning.
     @Test func camvidMethodFamilyDiffersOnlyOnPurpose() throws {
         let prefix = "camvid_vit_small_"
-        let names = Self.configNames.filter { $0.hasPrefix(prefix) }
+        let methods = Set(AdapterMethodKind.allCases.map(\.rawValue))
+        let names = Self.configNames.filter { $0.hasPrefix(prefix) && methods.contains(String($0.dropFirst(prefix.count).dropLast(".yaml".count))) }
         #expect(names.count >= 2, "\(names)")
         let reference = try Self.load(prefix + "adaroute.yaml").config
         for name in names {
@@ -67,6 +68,24 @@ struct ConfigFilesTests {
             #expect(config.eval == reference.eval, "\(name): eval differs")
             #expect(config.output == reference.output, "\(name): output differs")
         }
+    }
+
+    /// camvid_vit_small_adaroute_<neck>_upernet.yaml compare decoders on equal terms: everything as the
+    /// linear-head adaroute config except the neck and head.
+    @Test func camvidDecoderFamilyDiffersOnlyInNeckAndHead() throws {
+        let reference = try Self.load("camvid_vit_small_adaroute.yaml").config
+        let names = ["camvid_vit_small_adaroute_sta_upernet.yaml", "camvid_vit_small_adaroute_f2p_upernet.yaml"]
+        var necks: [NeckKind] = []
+        for name in names {
+            let config = try Self.load(name).config
+            #expect(config.head.kind == .upernet, "\(name)")
+            necks.append(config.neck.kind)
+            var same = config
+            same.head = reference.head
+            same.neck = reference.neck
+            #expect(same == reference, "\(name) differs from camvid_vit_small_adaroute.yaml beyond neck and head")
+        }
+        #expect(necks == [.sta, .feature2pyramid])
     }
 
     @Test func ade20kRecipe() throws {
@@ -108,7 +127,7 @@ struct ConfigFilesTests {
                 .trimmingCharacters(in: .whitespaces) ?? ""
             guard cell.count > 2, cell.hasPrefix("`"), cell.hasSuffix("`") else { continue } // header, separator
             let key = String(cell.dropFirst().dropLast())
-            let sections = ["model", "adapter", "head", "data", "train", "eval", "output"]
+            let sections = ["model", "adapter", "head", "neck", "data", "train", "eval", "output"]
             if sections.contains(where: { key.hasPrefix($0 + ".") }) { keys.append(key) }
         }
         return keys

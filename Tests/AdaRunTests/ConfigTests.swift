@@ -113,4 +113,20 @@ struct ConfigTests {
         let preset = try write(Self.minimal.replacingOccurrences(of: "vit_tiny_patch16", with: "vit_gigantic"), "p.yaml", in: dir)
         #expect(errorText { _ = try ConfigLoader.load(path: preset) }.contains("unknown preset 'vit_gigantic'"))
     }
+
+    @Test func neckAndHeadSettingsAreValidatedTogether() throws {
+        let dir = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func load(_ extra: String) -> String {
+            errorText { _ = try ConfigLoader.load(path: try write(Self.minimal + "\n" + extra, "n.yaml", in: dir)) }
+        }
+        #expect(load("neck: {kind: sta}").contains("upernet"))
+        #expect(load("head: {kind: upernet}").contains("neck.kind"))
+        #expect(load("head: {kind: upernet}\nneck: {kind: sta, taps: [1, 2, 40]}").contains("block 40 does not exist"))
+        #expect(load("head: {kind: upernet}\nneck: {kind: feature2pyramid}\ntrain: {batch_size: 1}").contains("train.batch_size"))
+        #expect(load("neck: {kind: stta}").contains("did you mean 'sta'"))
+        #expect(load("head: {kind: upernet, aux_weight: 0.4}\nneck: {kind: sta, detail_channels: 8}") == "no error")
+        let c = try ConfigLoader.load(path: try write(Self.minimal + "\nhead: {kind: upernet, channels: 32}\nneck: {kind: feature2pyramid}", "ok.yaml", in: dir))
+        #expect(c.config.neck.resolvedTaps(depth: 12) == [3, 5, 7, 11] && c.config.head.channels == 32)
+    }
 }

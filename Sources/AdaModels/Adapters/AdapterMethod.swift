@@ -1,5 +1,5 @@
 // Parameter-efficient methods, each selected by `adapter.method` and applied to a built model the same
-// way: freeze the backbone, inject the method's modules, leave the head trainable. Registered by name
+// way: freeze the backbone, inject the method's modules, leave the neck and heads trainable. Registered by name
 // (as PEFT's register_peft_method), so every method is compared on equal terms.
 import AdaNN
 import AdaTensor
@@ -42,7 +42,7 @@ public struct AdapterSettings: Equatable, Sendable, Codable {
 }
 
 public enum AdapterInjector {
-    /// Freezes what the method freezes and adds its modules. The head is always trainable.
+    /// Freezes what the method freezes and adds its modules. The neck and heads are always trainable.
     public static func apply(_ settings: AdapterSettings, to model: SegmentationModel, generator: inout RandomGenerator) {
         model.backbone.setTrainable(settings.method == .full)
         switch settings.method {
@@ -62,6 +62,8 @@ public enum AdapterInjector {
             AdaptFormer.inject(settings.adaptformer, into: model.backbone, generator: &generator)
         }
         model.head.setTrainable(true)
+        model.neck?.setTrainable(true)
+        model.auxHead?.setTrainable(true)
         model.setTraining(model.isTraining) // new modules follow the model's train/eval mode
     }
 }

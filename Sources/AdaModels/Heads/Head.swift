@@ -1,6 +1,7 @@
 // Segmentation heads turn backbone features into class logits on some grid; the model upsamples them
 // bilinearly (align_corners=False) to the label size.
 import AdaNN
+import Foundation
 import AdaTensor
 
 /// What the backbone hands a head.
@@ -9,14 +10,49 @@ public struct HeadInput {
     public let tokens: Tensor
     public let gridHeight: Int
     public let gridWidth: Int
-    /// Outputs of tapped blocks (after their adapters), [B, N, D] each, for necks.
+    /// Outputs of tapped blocks (after their adapters, through the final LayerNorm when the neck asks
+    /// for it), [B, N, D] each, for necks.
     public let taps: [Tensor]
+    /// The normalised input images [B, 3, H, W] (necks with an image branch, such as STA's detail CNN).
+    public let images: Tensor?
+    /// A neck's feature pyramid, channels-last [B, h_l, w_l, C_l], finest level first.
+    public let levels: [Tensor]
 
-    public init(tokens: Tensor, gridHeight: Int, gridWidth: Int, taps: [Tensor] = []) {
+    public init(tokens: Tensor, gridHeight: Int, gridWidth: Int, taps: [Tensor] = [], images: Tensor? = nil,
+                levels: [Tensor] = []) {
         self.tokens = tokens
         self.gridHeight = gridHeight
         self.gridWidth = gridWidth
         self.taps = taps
+        self.images = images
+        self.levels = levels
+    }
+
+    /// Tokens [B, N, D] of tap i as a channels-last map [B, h, w, D] (a view: token n is pixel (n / w, n % w)).
+    public func tapMap(_ i: Int) -> Tensor {
+        let t = taps[i]
+        return t.reshaped([t.shape[0], gridHeight, gridWidth, t.shape[2]])
+    }
+}
+
+/// Turns tapped block outputs (and possibly the image) into a multi-scale pyramid for a decoder head.
+public protocol FeatureNeck: Module {
+    /// Block indices whose outputs the neck reads, in the order it reads them.
+    var tapBlocks: [Int] { get }
+    /// Whether taps pass through the backbone's final LayerNorm first.
+    var tapNorm: Bool { get }
+    /// Channels of each level, finest first.
+    var levelChannels: [Int] { get }
+    /// Resolution of each level relative to the token grid (4 = stride p/4), finest first.
+    var levelScales: [Double] { get }
+    /// The pyramid, channels-last [B, h_l, w_l, C_l], finest first.
+    func callAsFunction(_ input: HeadInput, context: ForwardContext) -> [Tensor]
+}
+
+extension FeatureNeck {
+    /// The level closest to the token grid's resolution (stride p): where an auxiliary head reads.
+    public var gridLevel: Int {
+        levelScales.indices.min { abs(log2(levelScales[$0])) < abs(log2(levelScales[$1])) } ?? 0
     }
 }
 

@@ -5,9 +5,16 @@
 // FLOPs are counted analytically (multiply-add = 2 FLOPs) for the GEMM-shaped work, per image, with
 // T = N + 1 tokens, N = (H/p)(W/p), D width, L depth, K classes:
 //   patch embedding 2·N·3p²·D; per block: qkv 2·T·D·3D, attention scores and values 2·2·T²·D,
-//   projection 2·T·D², MLP 2·2·T·D·(r_mlp·D); head 2·N·D·K;
+//   projection 2·T·D², MLP 2·2·T·D·(r_mlp·D); linear head 2·N·D·K;
 //   AdaRoute per block: 2·2·N·D·r (routed down/up) + 2·N·r² (proj) + Σ_k 2·N·r·k² (routed depthwise)
 //     + 2·2·N·D·9 (dwconv1/2); LoRA per adapted linear: 2·T·r·(in + out); AdaptFormer per block: 2·2·T·D·b.
+// Pyramid decoders count every conv as 2·(output pixels)·(k²·C_in)·C_out, with level sizes S_l:
+//   STA (width c, hidden h', P = N·p² pixels, S = P/64, P/256, P/1024): stem 2·(P/4)·27c, conv2 2·S_0·9c·2c,
+//     conv3 2·S_1·18c·4c, conv4 2·S_2·36c·4c, fusion Σ_l 2·S_l·(D + C_detail,l)·h';
+//   Feature2Pyramid (S = 16N, 4N, N, N/4): deconvs 2·N·D·4D + 2·4N·D·4D (×4) + 2·N·D·4D (×2);
+//   UPerNet (c channels, L levels C_l, pool scales P): PPM Σ_s 2·s²·C_top·c, bottleneck 2·S_top·9(C_top + |P|c)·c,
+//     laterals Σ_{l<L} 2·S_l·C_l·c, fpn Σ_{l<L} 2·S_l·9c·c, fpn_bottleneck 2·S_0·9Lc·c, classifier 2·S_0·c·K;
+//   auxiliary FCN (c_a) on the level nearest stride p: 2·S·9·C·c_a + 2·S·c_a·K. Neck and heads always train.
 // Training = forward + backward, where the backward costs 2× the forward of layers whose weights train
 // (input and weight gradients) and 1× for frozen layers that still pass gradients to earlier trainable
 // ones (input gradients only); a linear probe back-propagates into the head only.
@@ -25,6 +32,10 @@ public struct ModelBenchmarkSettings: Sendable {
     public var rank = 64
     public var routerHidden = 16
     public var kernels: [Int] = []
+    public var head = HeadKind.linear
+    public var neck = NeckKind.none
+    public var headChannels = 256
+    public var auxWeight: Float = 0
     public var warmup = 2
     public var steps = 5
     public init() {}
@@ -48,17 +59,59 @@ public enum ModelBenchmark {
         vit.imageWidth = s.imageSize
         var adapter = AdapterSettings(method: s.method)
         adapter.adaroute = AdaRouteConfig(rank: s.rank, routerHidden: s.routerHidden, kernelSizes: s.kernels)
-        return ModelSpec(backbone: vit, classes: s.classes, adapter: adapter)
+        let head = HeadSpec(kind: s.head, channels: s.headChannels, auxWeight: s.auxWeight, auxChannels: s.headChannels)
+        let neck = NeckSpec(kind: s.neck)
+        if let problem = head.problem(neck: neck) ?? neck.problem(depth: vit.depth) {
+            throw ConfigError.invalid(location: "--head/--neck", path: "head", reason: problem)
+        }
+        return ModelSpec(backbone: vit, classes: s.classes, head: head, neck: neck, adapter: adapter)
+    }
+
+    /// Forward FLOPs per image of the neck and head (all trainable), per the formula in the file header.
+    static func decoderFlops(_ spec: ModelSpec) -> Double {
+        let v = spec.backbone
+        let n = Double(v.gridHeight * v.gridWidth), d = Double(v.embedDim), k = Double(spec.classes)
+        let c = Double(spec.head.channels)
+        switch spec.head.kind {
+        case .linear: return 2 * n * d * k
+        case .setrNaive: return 2 * n * d * c + 2 * n * c * k
+        case .upernet: break
+        }
+        var neck = 0.0
+        let sizes: [Double], widths: [Double]
+        switch spec.neck.kind {
+        case .sta:
+            // The detail CNN works in pixels: P = N·p² image pixels, levels at strides 8, 16, 32.
+            let cd = Double(spec.neck.detailChannels), h = Double(spec.neck.hidden ?? v.embedDim)
+            let pixels = n * Double(v.patchSize * v.patchSize)
+            sizes = [pixels / 64, pixels / 256, pixels / 1024]
+            neck = 2 * (pixels / 4) * 27 * cd + 2 * sizes[0] * 9 * cd * 2 * cd + 2 * sizes[1] * 18 * cd * 4 * cd + 2 * sizes[2] * 36 * cd * 4 * cd
+            neck += 2 * sizes[0] * (d + 2 * cd) * h + 2 * sizes[1] * (d + 4 * cd) * h + 2 * sizes[2] * (d + 4 * cd) * h
+            widths = [h, h, h]
+        case .feature2pyramid, .none:
+            neck = 2 * n * d * 4 * d + 2 * 4 * n * d * 4 * d + 2 * n * d * 4 * d
+            sizes = [16 * n, 4 * n, n, n / 4]; widths = [d, d, d, d]
+        }
+        let gridLevel = sizes.indices.min { abs(sizes[$0] - n) < abs(sizes[$1] - n) } ?? 0
+        let levels = Double(sizes.count), top = widths[widths.count - 1], pools = spec.head.poolScales.map(Double.init)
+        var head = pools.reduce(0.0) { $0 + 2 * $1 * $1 * top * c } + 2 * sizes[sizes.count - 1] * 9 * (top + Double(pools.count) * c) * c
+        for l in 0..<(sizes.count - 1) { head += 2 * sizes[l] * widths[l] * c + 2 * sizes[l] * 9 * c * c }
+        head += 2 * sizes[0] * 9 * levels * c * c + 2 * sizes[0] * c * k
+        if spec.head.auxWeight > 0 {
+            let ca = Double(spec.head.auxChannels), s = sizes[gridLevel]
+            head += 2 * s * 9 * widths[gridLevel] * ca + 2 * s * ca * k
+        }
+        return neck + head
     }
 
     /// Forward GFLOPs per image, and the fraction of it whose weights train (for the backward count).
     static func forwardFlops(_ spec: ModelSpec) -> (total: Double, trainable: Double, backboneFrozenBelowAdapters: Bool) {
         let v = spec.backbone
         let n = Double(v.gridHeight * v.gridWidth), t = n + 1, d = Double(v.embedDim), p = Double(v.patchSize)
-        let hidden = Double(v.mlpHidden), k = Double(spec.classes)
+        let hidden = Double(v.mlpHidden)
         let block = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * hidden
         let backbone = 2 * n * 3 * p * p * d + Double(v.depth) * block
-        let head = 2 * n * d * k
+        let head = decoderFlops(spec)
         var adapters = 0.0
         switch spec.adapter.method {
         case .adaroute:

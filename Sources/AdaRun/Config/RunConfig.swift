@@ -6,6 +6,7 @@ import AdaTensor
 
 extension AdapterMethodKind: ConfigChoice {}
 extension HeadKind: ConfigChoice {}
+extension NeckKind: ConfigChoice {}
 extension LoRATarget: ConfigChoice {}
 
 public struct ModelSection: Codable, Equatable, Sendable {
@@ -205,6 +206,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var model = ModelSection()
     public var adapter = AdapterSettings()
     public var head = HeadSpec()
+    public var neck = NeckSpec()
     public var data = DataSection()
     public var train = TrainSection()
     public var eval = EvalSection()
@@ -217,6 +219,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         model = try c.decodeIfPresent(ModelSection.self, forKey: .model) ?? ModelSection()
         adapter = try c.decodeIfPresent(AdapterSettings.self, forKey: .adapter) ?? AdapterSettings()
         head = try c.decodeIfPresent(HeadSpec.self, forKey: .head) ?? HeadSpec()
+        neck = try c.decodeIfPresent(NeckSpec.self, forKey: .neck) ?? NeckSpec()
         data = try c.decodeIfPresent(DataSection.self, forKey: .data) ?? DataSection()
         train = try c.decodeIfPresent(TrainSection.self, forKey: .train) ?? TrainSection()
         eval = try c.decodeIfPresent(EvalSection.self, forKey: .eval) ?? EvalSection()
@@ -247,14 +250,25 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// The model structure this config builds.
     public func modelSpec() throws -> ModelSpec {
-        ModelSpec(backbone: try model.vitConfig(), classes: data.dataset.classes.count, head: head, adapter: adapter)
+        ModelSpec(backbone: try model.vitConfig(), classes: data.dataset.classes.count, head: head, neck: neck, adapter: adapter)
     }
 
     /// Checks that go beyond types (ranges, consistency).
     public func validate() throws {
         try train.validate()
         try validateMethod()
-        if head.channels < 1 { throw ConfigError.invalid(location: "head", path: "head.channels", reason: "must be ≥ 1, got \(head.channels)") }
+        if let problem = head.problem(neck: neck) {
+            let path = problem.components(separatedBy: " ").first ?? "head"
+            throw ConfigError.invalid(location: path.hasPrefix("neck") ? "neck" : "head", path: path, reason: problem)
+        }
+        if let problem = neck.problem(depth: try model.vitConfig().depth) {
+            throw ConfigError.invalid(location: "neck", path: problem.components(separatedBy: ":").first ?? "neck", reason: problem)
+        }
+        if neck.kind != .none && train.batchSize < 2 {
+            // Batch statistics of a 1×1 pooled map need more than one sample (PyTorch refuses too).
+            throw ConfigError.invalid(location: "train", path: "train.batch_size",
+                                      reason: "the \(neck.kind.rawValue) neck and UPerNet head use BatchNorm, which needs a training batch of at least 2, got \(train.batchSize)")
+        }
         if eval.crop.count != 2 || eval.stride.count != 2 || !(eval.crop + eval.stride).allSatisfy({ $0 >= 1 }) {
             throw ConfigError.invalid(location: "eval", path: "eval.crop", reason: "crop and stride must be [h, w] with values ≥ 1, got \(eval.crop) and \(eval.stride)")
         }

@@ -93,8 +93,16 @@ struct ModelBenchOptions: ParsableArguments {
     var image = 224
     @Option(help: "Batch size.")
     var batch = 8
-    @Option(help: "Classes of the linear head.")
+    @Option(help: "Classes.")
     var classes = 150
+    @Option(help: "Head: linear, setr_naive, upernet (upernet needs --neck).")
+    var head = "linear"
+    @Option(help: "Neck for the upernet head: none, sta, feature2pyramid.")
+    var neck = "none"
+    @Option(name: .customLong("head-channels"), help: "Hidden channels of the setr_naive/upernet head (and its auxiliary head).")
+    var headChannels = 256
+    @Option(name: .customLong("aux-weight"), help: "upernet: auxiliary FCN head loss weight (0 = none).")
+    var auxWeight: Float = 0
     @Option(help: "AdaRoute rank.")
     var rank = 64
     @Option(name: .customLong("router-hidden"), help: "AdaRoute router hidden width.")
@@ -113,6 +121,9 @@ struct ModelBenchOptions: ParsableArguments {
         s.preset = model
         guard let m = AdapterMethodKind(rawValue: method) else { throw ValidationError("--method: unknown '\(method)'") }
         s.method = m
+        guard let h = HeadKind(rawValue: head) else { throw ValidationError("--head: unknown '\(head)' (linear, setr_naive, upernet)") }
+        guard let n = NeckKind(rawValue: neck) else { throw ValidationError("--neck: unknown '\(neck)' (none, sta, feature2pyramid)") }
+        s.head = h; s.neck = n; s.headChannels = headChannels; s.auxWeight = auxWeight
         s.imageSize = image; s.batch = batch; s.classes = classes; s.rank = rank; s.routerHidden = routerHidden
         s.kernels = try kernels.split(separator: ",").map { text in
             guard let k = Int(text.trimmingCharacters(in: .whitespaces)), k > 0, k % 2 == 1 else { throw ValidationError("--kernels: '\(text)' is not an odd size") }
@@ -124,8 +135,9 @@ struct ModelBenchOptions: ParsableArguments {
 
     func report(_ r: ModelBenchmarkResult, training: Bool) -> String {
         let t = r.seconds
-        return String(format: "%@ %@ %@ %d² batch %d, %d classes%@, %d threads: step median %.3f s (min %.3f, max %.3f), %.2f images/s, %.1f GFLOP/s (%.1f GFLOP/step), peak RSS %.2f GiB",
-                      training ? "train" : "infer", model, method, image, batch, classes, kernels.isEmpty ? "" : ", kernels \(kernels)",
+        let decoder = head == "linear" ? "" : " + \(neck == "none" ? "" : neck + " + ")\(head) \(headChannels)ch\(auxWeight > 0 ? " + aux" : "")"
+        return String(format: "%@ %@ %@%@ %d² batch %d, %d classes%@, %d threads: step median %.3f s (min %.3f, max %.3f), %.2f images/s, %.1f GFLOP/s (%.1f GFLOP/step), peak RSS %.2f GiB",
+                      training ? "train" : "infer", model, method, decoder, image, batch, classes, kernels.isEmpty ? "" : ", kernels \(kernels)",
                       threads ?? Runtime.defaultThreads, t.median, t.min, t.max, r.imagesPerSecond, r.gflops, r.gflopPerStep,
                       Double(r.peakRSSBytes) / 1_073_741_824)
     }
