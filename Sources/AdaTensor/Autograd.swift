@@ -6,6 +6,8 @@
 // Nothing is recorded when no input needs a gradient (frozen weights, data, no-grad mode), so a
 // frozen backbone costs no graph memory and no backward work at all.
 
+import Dispatch
+
 /// How to propagate an output gradient into the inputs of one op.
 final class GradFunction {
     let name: String
@@ -25,6 +27,10 @@ public enum Autograd {
 
     /// True unless inside `withNoGrad`.
     public static var isEnabled: Bool { enabled }
+
+    /// Profiling hook: when set, `backward()` reports each op's name and the seconds its backward took.
+    /// nil (the default) costs one branch per op.
+    public static var backwardObserver: ((String, Double) -> Void)? = nil
 
     /// Runs `body` without recording any graph (inference, metric computation, weight updates).
     public static func withNoGrad<T>(_ body: () throws -> T) rethrows -> T {
@@ -75,9 +81,18 @@ extension Tensor {
         guard needsGrad else { return }
         let order = topologicalOrder()
         if let gradient { accumulateGrad(gradient) } else { accumulateGrad { $0[0] += 1 } }
+        let observer = Autograd.backwardObserver
         for tensor in order.reversed() {
             guard let function = tensor.gradFunction else { continue }
-            if let g = tensor.grad { function.backward?(g) }
+            if let g = tensor.grad {
+                if let observer {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    function.backward?(g)
+                    observer(function.name, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                } else {
+                    function.backward?(g)
+                }
+            }
             function.backward = nil
             tensor.gradFunction = nil
             tensor.grad = nil // an intermediate's gradient is dead once passed on

@@ -21,6 +21,7 @@
 import AdaModels
 import AdaNN
 import AdaTensor
+import Dispatch
 import Foundation
 
 public struct ModelBenchmarkSettings: Sendable {
@@ -36,6 +37,8 @@ public struct ModelBenchmarkSettings: Sendable {
     public var neck = NeckKind.none
     public var headChannels = 256
     public var auxWeight: Float = 0
+    /// A whole model structure (e.g. from a run config); when set, it replaces every model setting above.
+    public var fixedSpec: ModelSpec? = nil
     public var warmup = 2
     public var steps = 5
     public init() {}
@@ -52,6 +55,7 @@ public struct ModelBenchmarkResult: Sendable {
 
 public enum ModelBenchmark {
     public static func spec(_ s: ModelBenchmarkSettings) throws -> ModelSpec {
+        if let fixed = s.fixedSpec { return fixed }
         guard var vit = ViTConfig.preset(s.preset) else {
             throw ConfigError.invalid(location: "--model", path: "model", reason: "unknown preset '\(s.preset)' (known: \(ViTConfig.presetNames.joined(separator: ", ")))")
         }
@@ -149,8 +153,9 @@ public enum ModelBenchmark {
         let spec = try spec(s)
         let model = spec.build(seed: 1)
         var rng = RandomGenerator(seed: 2)
-        let images = Tensor.normal([s.batch, 3, s.imageSize, s.imageSize], using: &rng)
-        let labels = (0..<(s.batch * s.imageSize * s.imageSize)).map { _ in Int32(rng.int(below: s.classes)) }
+        let height = spec.backbone.imageHeight, width = spec.backbone.imageWidth
+        let images = Tensor.normal([s.batch, 3, height, width], using: &rng)
+        let labels = (0..<(s.batch * height * width)).map { _ in Int32(rng.int(below: spec.classes)) }
         let context = ForwardContext()
         let optimizer = AdamW(groups: [ParameterGroup(parameters: model.trainableParameters(), weightDecay: 0.01)])
         model.setTraining(training)
@@ -173,5 +178,76 @@ public enum ModelBenchmark {
         return ModelBenchmarkResult(seconds: timing, batch: s.batch,
                                     gflopPerStep: training ? trainGflop(spec, batch: s.batch) : inferGflop(spec, batch: s.batch),
                                     peakRSSBytes: Int(usage.ru_maxrss) * 1024)
+    }
+}
+
+/// Where one training step's time goes: forward phases, backward by op, optimizer.
+public struct StepProfile: Sendable {
+    /// Forward phases in order (seconds per step): backbone (embedding → final norm, adapters
+    /// included), neck, head, loss (upsampling + cross-entropy + auxiliary head).
+    public var forward: [(String, Double)]
+    /// Backward seconds per step by op name, largest first, with how many times the op ran per step.
+    public var backward: [(name: String, seconds: Double, calls: Int)]
+    public var backwardTotal: Double
+    public var optimizer: Double
+    public var step: Double { forward.reduce(0) { $0 + $1.1 } + backwardTotal + optimizer }
+}
+
+extension ModelBenchmark {
+    /// Times `steps` training steps phase by phase (after one warm-up step) and averages them. The
+    /// forward phases are cut at the model's probes (`patch_features`, the neck's last level,
+    /// `logits_lowres`); the backward is timed per recorded op through `Autograd.backwardObserver`.
+    public static func profile(_ s: ModelBenchmarkSettings, threads: Int, steps: Int) throws -> StepProfile {
+        Runtime.setThreads(threads)
+        let spec = try spec(s)
+        let model = spec.build(seed: 1)
+        var rng = RandomGenerator(seed: 2)
+        let height = spec.backbone.imageHeight, width = spec.backbone.imageWidth
+        let images = Tensor.normal([s.batch, 3, height, width], using: &rng)
+        let labels = (0..<(s.batch * height * width)).map { _ in Int32(rng.int(below: spec.classes)) }
+        let optimizer = AdamW(groups: [ParameterGroup(parameters: model.trainableParameters(), weightDecay: 0.01)])
+        model.setTraining(true)
+        let now = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        var marks: [String: Double] = [:]
+        let context = ForwardContext()
+        context.probe = { name, _ in
+            if name == "patch_features" || name == "logits_lowres" || name.hasPrefix("neck.level") {
+                marks[name.hasPrefix("neck.level") ? "neck" : name] = now()
+            }
+        }
+        var forward: [String: Double] = [:]
+        var backward: [String: (Double, Int)] = [:]
+        var backwardTotal = 0.0, optimizerTotal = 0.0
+        for step in 0...steps {
+            let measured = step > 0
+            Autograd.backwardObserver = measured ? { name, seconds in
+                let old = backward[name] ?? (0, 0)
+                backward[name] = (old.0 + seconds, old.1 + 1)
+            } : nil
+            defer { Autograd.backwardObserver = nil }
+            marks = [:]
+            let start = now()
+            let (loss, _) = try model.loss(images, labels: labels, context: context)
+            let forwardEnd = now()
+            loss.backward()
+            let backwardEnd = now()
+            optimizer.step(learningRate: 1e-4)
+            model.zeroGrad()
+            guard measured else { continue }
+            let backboneEnd = marks["patch_features"] ?? start
+            let neckEnd = marks["neck"] ?? backboneEnd
+            let headEnd = marks["logits_lowres"] ?? neckEnd
+            for (phase, seconds) in [("backbone", backboneEnd - start), ("neck", neckEnd - backboneEnd),
+                                     ("head", headEnd - neckEnd), ("loss", forwardEnd - headEnd)] {
+                forward[phase, default: 0] += seconds
+            }
+            backwardTotal += backwardEnd - forwardEnd
+            optimizerTotal += now() - backwardEnd
+        }
+        let n = Double(steps)
+        return StepProfile(
+            forward: ["backbone", "neck", "head", "loss"].map { ($0, (forward[$0] ?? 0) / n) },
+            backward: backward.map { (name: $0.key, seconds: $0.value.0 / n, calls: $0.value.1 / steps) }.sorted { $0.seconds > $1.seconds },
+            backwardTotal: backwardTotal / n, optimizer: optimizerTotal / n)
     }
 }

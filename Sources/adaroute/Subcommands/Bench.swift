@@ -85,6 +85,8 @@ extension AdaRouteCommand.Bench {
 
 /// Options shared by `bench train` and `bench infer`.
 struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "Take the model (backbone, image size, classes, adapter, neck, head) from this run config instead of the options below.")
+    var config: String?
     @Option(help: "ViT preset (vit_{tiny,small,base,large}_patch{16,14}).")
     var model = "vit_tiny_patch16"
     @Option(help: "Adapter method: adaroute, lora, adaptformer, linear, full.")
@@ -130,11 +132,17 @@ struct ModelBenchOptions: ParsableArguments {
             return k
         }
         s.warmup = warmup; s.steps = max(steps, 1)
+        if let config { s.fixedSpec = try ConfigLoader.load(path: config).config.modelSpec() }
         return s
     }
 
     func report(_ r: ModelBenchmarkResult, training: Bool) -> String {
         let t = r.seconds
+        if let config {
+            return String(format: "%@ %@ batch %d, %d threads: step median %.3f s (min %.3f, max %.3f), %.2f images/s, %.1f GFLOP/s (%.1f GFLOP/step), peak RSS %.2f GiB",
+                          training ? "train" : "infer", config, batch, threads ?? Runtime.defaultThreads, t.median, t.min, t.max,
+                          r.imagesPerSecond, r.gflops, r.gflopPerStep, Double(r.peakRSSBytes) / 1_073_741_824)
+        }
         let decoder = head == "linear" ? "" : " + \(neck == "none" ? "" : neck + " + ")\(head) \(headChannels)ch\(auxWeight > 0 ? " + aux" : "")"
         return String(format: "%@ %@ %@%@ %d² batch %d, %d classes%@, %d threads: step median %.3f s (min %.3f, max %.3f), %.2f images/s, %.1f GFLOP/s (%.1f GFLOP/step), peak RSS %.2f GiB",
                       training ? "train" : "infer", model, method, decoder, image, batch, classes, kernels.isEmpty ? "" : ", kernels \(kernels)",
@@ -148,9 +156,22 @@ extension AdaRouteCommand.Bench {
         static let configuration = CommandConfiguration(commandName: "train",
             abstract: "Time training steps (forward, loss, backward, AdamW) on synthetic batches.")
         @OptionGroup var options: ModelBenchOptions
+        @Flag(help: "Also break one step down: forward phases (backbone, neck, head, loss) and backward time per op.")
+        var profile = false
         func run() throws {
-            let r = try ModelBenchmark.run(options.settings(), training: true, threads: options.threads ?? Runtime.defaultThreads)
+            let threads = options.threads ?? Runtime.defaultThreads
+            let r = try ModelBenchmark.run(options.settings(), training: true, threads: threads)
             print(options.report(r, training: true))
+            guard profile else { return }
+            let p = try ModelBenchmark.profile(options.settings(), threads: threads, steps: options.steps)
+            let ms = { (seconds: Double) in String(format: "%8.1f ms %5.1f %%", seconds * 1000, 100 * seconds / p.step) }
+            print("profile (mean of \(options.steps) steps, \(String(format: "%.3f", p.step)) s/step):")
+            for (phase, seconds) in p.forward { print("  forward  \(phase.padding(toLength: 26, withPad: " ", startingAt: 0)) \(ms(seconds))") }
+            print("  backward \("(all ops)".padding(toLength: 26, withPad: " ", startingAt: 0)) \(ms(p.backwardTotal))")
+            for op in p.backward.prefix(16) {
+                print("    \("\(op.name) ×\(op.calls)".padding(toLength: 32, withPad: " ", startingAt: 0)) \(ms(op.seconds))")
+            }
+            print("  optimizer                           \(ms(p.optimizer))")
         }
     }
 
