@@ -26,6 +26,11 @@ struct MethodCase: Sendable, CustomTestStringConvertible {
             method: .lora, lora: LoRAConfig(rank: 4, alpha: 8, targets: [.fc2, .qkv, .fc1, .proj]))),
         MethodCase(label: "adaptformer", settings: AdapterSettings(
             method: .adaptformer, adaptformer: AdaptFormerConfig(bottleneck: 6))),
+        MethodCase(label: "mhr", settings: AdapterSettings(
+            method: .mhr, mhr: MHRConfig(skills: 3, heads: 2, rank: 2, targets: [.qkv, .fc2]))),
+        MethodCase(label: "poly-coarse", settings: AdapterSettings(
+            method: .mhr, mhr: MHRConfig(skills: 2, heads: 1, rank: 3, targets: [.proj, .fc1], granularity: .coarsegrained))),
+        MethodCase(label: "paca", settings: AdapterSettings(method: .paca, paca: PaCAConfig(rank: 4, alpha: 8, targets: [.qkv, .proj, .fc1, .fc2]))),
         MethodCase(label: "linear", settings: AdapterSettings(method: .linear)),
         MethodCase(label: "full", settings: AdapterSettings(method: .full)),
     ]
@@ -86,6 +91,18 @@ func expectedParameterCounts(_ settings: AdapterSettings, vit c: ViTConfig, clas
         let r = settings.lora.rank
         let sizes: [LoRATarget: Int] = [.qkv: d + 3 * d, .proj: d + d, .fc1: d + hidden, .fc2: hidden + d]
         added = depth * Set(settings.lora.targets).reduce(0) { $0 + r * sizes[$1]! }
+    case .mhr:
+        // Inventory S·r·(in + out) per adapted linear (lora_a [h,S,in/h,r], lora_b [h,S,r,out/h]); routing
+        // logits [T = 1, h·S] per linear (finegrained) or once for the model (coarsegrained).
+        let m = settings.mhr
+        let sizes: [LoRATarget: Int] = [.qkv: d + 3 * d, .proj: d + d, .fc1: d + hidden, .fc2: hidden + d]
+        let layers = depth * Set(m.targets).count
+        let routing = m.granularity == .finegrained ? layers * m.heads * m.skills : m.heads * m.skills
+        added = depth * Set(m.targets).reduce(0) { $0 + m.skills * m.rank * sizes[$1]! } + routing
+    case .paca:
+        // P [out, r] per adapted linear (the column indices are a buffer).
+        let outs: [LoRATarget: Int] = [.qkv: 3 * d, .proj: d, .fc1: hidden, .fc2: d]
+        added = depth * Set(settings.paca.targets).reduce(0) { $0 + settings.paca.rank * outs[$1]! }
     case .adaptformer:
         // down D→b with bias, up b→D with bias, per block.
         let b = settings.adaptformer.bottleneck
@@ -129,6 +146,8 @@ struct BaselineAdapterTests {
         case .lora: pattern = { $0.hasSuffix(".lora_A") || $0.hasSuffix(".lora_B") }
         case .adaptformer: pattern = { $0.contains(".adaptmlp.down_proj.") || $0.contains(".adaptmlp.up_proj.") }
         case .adaroute: pattern = { $0.hasPrefix("adapters.") || $0.hasPrefix("expert.") }
+        case .mhr: pattern = { $0.hasSuffix(".lora_a") || $0.hasSuffix(".lora_b") || $0.hasSuffix(".module_logits") }
+        case .paca: pattern = { $0.hasSuffix(".paca_P") }
         case .linear: pattern = { _ in false }
         case .full: pattern = { _ in true }
         }
@@ -190,7 +209,7 @@ struct BaselineAdapterTests {
         #expect(throws: DecodingError.self) {
             try JSONDecoder().decode(AdapterSettings.self, from: Data(#"{"method": "lora", "lora": {"targets": ["q"]}}"#.utf8))
         }
-        #expect(AdapterMethodKind.allCases.map(\.rawValue) == ["adaroute", "lora", "adaptformer", "linear", "full"])
+        #expect(AdapterMethodKind.allCases.map(\.rawValue) == ["adaroute", "lora", "adaptformer", "mhr", "paca", "linear", "full"])
     }
 
     // MARK: what learns

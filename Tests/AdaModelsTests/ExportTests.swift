@@ -62,4 +62,32 @@ struct ExportTests {
             "\(error)".contains("x/adapter_config.json")
         }
     }
+
+    /// An adapter checkpoint carries the buffers of adapters living inside the backbone (PaCA's column
+    /// indices) but no frozen backbone tensor; loaded into a fresh model built with another seed (other
+    /// columns, other random backbone), it reproduces the trained model once the base weights match.
+    @Test func pacaAdapterCheckpointCarriesTheColumnIndices() throws {
+        var spec = Self.spec
+        spec.adapter = AdapterSettings(method: .paca, paca: PaCAConfig(rank: 3, alpha: 6, targets: [.qkv, .fc2]))
+        let model = spec.build(seed: 1)
+        let names = Set(ModelFiles.adapterTensors(model).map(\.0))
+        for block in 0..<2 {
+            for layer in ["attn.qkv", "mlp.fc2"] {
+                #expect(names.contains("blocks.\(block).\(layer).paca_idx") && names.contains("blocks.\(block).\(layer).paca_P"))
+            }
+        }
+        #expect(!names.contains { $0.hasSuffix(".weight") && $0.hasPrefix("blocks.") }, "no frozen backbone weight")
+        for (_, p) in model.trainableParameters() { for i in 0..<p.count { p.data[i] += 0.01 * Float(i % 7) } }
+        let expected = logits(model)
+
+        let dir = Fixtures.temporaryDirectory().path
+        try ModelFiles.saveAdapter(model, spec: spec, to: dir)
+        let other = spec.build(seed: 9)
+        // The same frozen backbone as the trained model (as a pretrained file would give), other columns drawn.
+        for ((_, a), (_, b)) in zip(model.backbone.namedParameters(), other.backbone.namedParameters()) where !a.requiresGrad {
+            b.data.update(from: a.data, count: a.count)
+        }
+        _ = try other.load(try SafeTensorsFile(path: dir + "/adapter_model.safetensors"))
+        #expect(compare(logits(other), expected, rtol: 0, atol: 1e-5).passed)
+    }
 }

@@ -129,4 +129,20 @@ struct ConfigTests {
         let c = try ConfigLoader.load(path: try write(Self.minimal + "\nhead: {kind: upernet, channels: 32}\nneck: {kind: feature2pyramid}", "ok.yaml", in: dir))
         #expect(c.config.neck.resolvedTaps(depth: 12) == [3, 5, 7, 11] && c.config.head.channels == 32)
     }
+
+    @Test func mhrAndPacaSettingsAreValidated() throws {
+        let dir = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func load(_ extra: String) -> String {
+            errorText { _ = try ConfigLoader.load(path: try write(Self.minimal + "\n" + extra, "m.yaml", in: dir)) }
+        }
+        // ViT-Ti: width 192, MLP 768; 5 heads divide neither.
+        #expect(load("adapter: {method: mhr, mhr: {heads: 5}}").contains("adapter.mhr.heads"))
+        #expect(load("adapter: {method: mhr, mhr: {skills: 0}}").contains("adapter.mhr.skills"))
+        #expect(load("adapter: {method: mhr, mhr: {granularity: coarse}}").contains("adapter.mhr.granularity: 'coarse' is not one of finegrained, coarsegrained"))
+        #expect(load("adapter: {method: mhr, mhr: {skills: 4, heads: 4, rank: 2, targets: [qkv, fc2]}}") == "no error")
+        #expect(load("adapter: {method: paca, paca: {rank: 500, targets: [qkv]}}").contains("adapter.paca.rank"))
+        #expect(load("adapter: {method: paca, paca: {rank: 500, targets: [fc2]}}") == "no error") // fc2 has 768 inputs
+        #expect(load("adapter: {method: paca, paca: {rnak: 4}}").contains("did you mean 'rank'"))
+    }
 }

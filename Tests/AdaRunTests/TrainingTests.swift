@@ -35,7 +35,8 @@ func makeTinyDataset(in dir: URL, train: Int = 6, val: Int = 2, width: Int = 48,
 func tinyConfigYAML(root: String, method: String = "adaroute", iterations: Int = 6, extra: String = "") -> String {
     """
     model: {backbone: vit_tiny_patch16, embed_dim: 32, depth: 2, heads: 2, patch_size: 8, image_size: [32, 32], drop_path: 0.1}
-    adapter: {method: \(method), adaroute: {rank: 4, router_hidden: 4, kernel_sizes: [3]}, adaptformer: {bottleneck: 8, dropout: 0.2}}
+    adapter: {method: \(method), adaroute: {rank: 4, router_hidden: 4, kernel_sizes: [3]}, adaptformer: {bottleneck: 8, dropout: 0.2},
+              mhr: {skills: 2, heads: 2, rank: 2, relaxed_bernoulli: true}, paca: {rank: 4, alpha: 8}}
     data:
       root: \(root)
       classes: [a, b, c]
@@ -59,7 +60,7 @@ struct TrainingTests {
 
     /// Kill after iteration 5 (the last checkpoint is at 4, the log already has 5), resume: the final
     /// weights and the whole loss curve are bit-identical to an uninterrupted run.
-    @Test(arguments: ["adaroute", "adaptformer"])
+    @Test(arguments: ["adaroute", "adaptformer", "mhr", "paca"])
     func resumeReproducesTheUninterruptedRun(method: String) throws {
         let dir = Fixtures.temporaryDirectory()
         try makeTinyDataset(in: dir.appendingPathComponent("data"))
@@ -133,6 +134,21 @@ struct TrainingTests {
         let groups = ParameterGroups.make(params, weightDecay: 0.05, noDecay: ["norm", "bias", "pos_embed"])
         #expect(groups[0].parameters.map(\.0) == ["head.weight", "expert.projA"] && groups[0].weightDecay == 0.05)
         #expect(groups[1].parameters.map(\.0) == ["blocks.0.norm1.weight", "head.bias", "pos_embed"] && groups[1].weightDecay == 0)
+    }
+
+    /// MHR's routing logits get their own group: own decay, and lr routing_lr through the shared schedule.
+    @Test func routingLogitsGetTheirOwnGroup() {
+        let params: [(String, Tensor)] = ["blocks.0.attn.qkv.module_logits", "blocks.0.attn.qkv.lora_a", "head.bias"].map { ($0, Tensor.zeros([1])) }
+        var train = TrainSection()
+        train.lr = 1e-3
+        train.weightDecay = 0.05
+        let optimizer = ParameterGroups.optimizer(for: train, parameters: params,
+                                                  routing: (names: ["blocks.0.attn.qkv.module_logits"], learningRate: 0.1, weightDecay: 0))
+        let groups = optimizer.groups
+        #expect(groups.count == 3)
+        let routing = groups.first { $0.parameters.map(\.0) == ["blocks.0.attn.qkv.module_logits"] }
+        #expect(routing?.weightDecay == 0 && abs((routing?.learningRateScale ?? 0) - 100) < 1e-3)
+        #expect(groups.contains { $0.parameters.map(\.0) == ["blocks.0.attn.qkv.lora_a"] && $0.weightDecay == 0.05 && $0.learningRateScale == 1 })
     }
 
     @Test func gradientClippingScalesToTheMaximumNorm() {

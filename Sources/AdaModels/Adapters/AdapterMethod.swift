@@ -11,6 +11,10 @@ public enum AdapterMethodKind: String, Codable, CaseIterable, Sendable {
     case lora
     /// AdaptFormer: a bottleneck branch in parallel to every block's MLP.
     case adaptformer
+    /// MHR / Poly: LoRA whose A and B are mixed per task from a shared inventory of skills.
+    case mhr
+    /// PaCA: fine-tunes r fixed random input columns of each target linear (no adapter at inference).
+    case paca
     /// Head only (linear probe): the whole backbone frozen.
     case linear
     /// Full fine-tuning: every parameter trains.
@@ -22,13 +26,18 @@ public struct AdapterSettings: Equatable, Sendable, Codable {
     public var adaroute = AdaRouteConfig()
     public var lora = LoRAConfig()
     public var adaptformer = AdaptFormerConfig()
+    public var mhr = MHRConfig()
+    public var paca = PaCAConfig()
 
     public init(method: AdapterMethodKind = .adaroute, adaroute: AdaRouteConfig = AdaRouteConfig(),
-                lora: LoRAConfig = LoRAConfig(), adaptformer: AdaptFormerConfig = AdaptFormerConfig()) {
+                lora: LoRAConfig = LoRAConfig(), adaptformer: AdaptFormerConfig = AdaptFormerConfig(),
+                mhr: MHRConfig = MHRConfig(), paca: PaCAConfig = PaCAConfig()) {
         self.method = method
         self.adaroute = adaroute
         self.lora = lora
         self.adaptformer = adaptformer
+        self.mhr = mhr
+        self.paca = paca
     }
 
     /// Missing keys keep their defaults: a config names its method and only that method's settings.
@@ -38,12 +47,16 @@ public struct AdapterSettings: Equatable, Sendable, Codable {
         adaroute = try c.decodeIfPresent(AdaRouteConfig.self, forKey: .adaroute) ?? AdaRouteConfig()
         lora = try c.decodeIfPresent(LoRAConfig.self, forKey: .lora) ?? LoRAConfig()
         adaptformer = try c.decodeIfPresent(AdaptFormerConfig.self, forKey: .adaptformer) ?? AdaptFormerConfig()
+        mhr = try c.decodeIfPresent(MHRConfig.self, forKey: .mhr) ?? MHRConfig()
+        paca = try c.decodeIfPresent(PaCAConfig.self, forKey: .paca) ?? PaCAConfig()
     }
 }
 
 public enum AdapterInjector {
     /// Freezes what the method freezes and adds its modules. The neck and heads are always trainable.
-    public static func apply(_ settings: AdapterSettings, to model: SegmentationModel, generator: inout RandomGenerator) {
+    /// `tasks`: rows of MHR's routing logits (one per dataset of a multi-dataset run).
+    public static func apply(_ settings: AdapterSettings, to model: SegmentationModel, tasks: Int = 1,
+                             generator: inout RandomGenerator) {
         model.backbone.setTrainable(settings.method == .full)
         switch settings.method {
         case .full, .linear:
@@ -60,6 +73,10 @@ public enum AdapterInjector {
             LoRA.inject(settings.lora, into: model.backbone, generator: &generator)
         case .adaptformer:
             AdaptFormer.inject(settings.adaptformer, into: model.backbone, generator: &generator)
+        case .mhr:
+            MHR.inject(settings.mhr, tasks: tasks, into: model.backbone, generator: &generator)
+        case .paca:
+            PaCA.inject(settings.paca, into: model.backbone, generator: &generator)
         }
         model.head.setTrainable(true)
         model.neck?.setTrainable(true)

@@ -17,9 +17,14 @@ public enum ModelFiles {
         try model.save(to: path, metadata: ["format": "pt", "adaroute_spec": try encode(spec)])
     }
 
-    /// The tensors an adapter checkpoint holds: trainable parameters and every buffer outside the backbone.
+    /// The tensors an adapter checkpoint holds: trainable parameters, every buffer outside the backbone,
+    /// and the buffers of adapters plugged into the backbone's linears (PaCA's column indices).
     public static func adapterTensors(_ model: SegmentationModel) -> [(String, Tensor)] {
-        let backboneBuffers = Set(model.backbone.namedBuffers().map(\.0))
+        var adapterBuffers = Set<String>()
+        for (path, module) in model.backbone.namedModules() where module is LinearAdapter {
+            for (name, _) in module.namedBuffers(prefix: path.isEmpty ? "" : path + ".") { adapterBuffers.insert(name) }
+        }
+        let backboneBuffers = Set(model.backbone.namedBuffers().map(\.0)).subtracting(adapterBuffers)
         return model.trainableParameters() + model.namedBuffers().filter { !backboneBuffers.contains($0.0) }
     }
 

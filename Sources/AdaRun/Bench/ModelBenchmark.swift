@@ -7,7 +7,9 @@
 //   patch embedding 2·N·3p²·D; per block: qkv 2·T·D·3D, attention scores and values 2·2·T²·D,
 //   projection 2·T·D², MLP 2·2·T·D·(r_mlp·D); linear head 2·N·D·K;
 //   AdaRoute per block: 2·2·N·D·r (routed down/up) + 2·N·r² (proj) + Σ_k 2·N·r·k² (routed depthwise)
-//     + 2·2·N·D·9 (dwconv1/2); LoRA per adapted linear: 2·T·r·(in + out); AdaptFormer per block: 2·2·T·D·b.
+//     + 2·2·N·D·9 (dwconv1/2); LoRA and MHR per adapted linear: 2·T·r·(in + out) (MHR's per-task mixing
+//     is negligible); PaCA: no extra forward, 2·T·r·out for the r columns' weight gradient;
+//     AdaptFormer per block: 2·2·T·D·b.
 // Pyramid decoders count every conv as 2·(output pixels)·(k²·C_in)·C_out, with level sizes S_l:
 //   STA (width c, hidden h', P = N·p² pixels, S = P/64, P/256, P/1024): stem 2·(P/4)·27c, conv2 2·S_0·9c·2c,
 //     conv3 2·S_1·18c·4c, conv4 2·S_2·36c·4c, fusion Σ_l 2·S_l·(D + C_detail,l)·h';
@@ -109,14 +111,16 @@ public enum ModelBenchmark {
     }
 
     /// Forward GFLOPs per image, and the fraction of it whose weights train (for the backward count).
-    static func forwardFlops(_ spec: ModelSpec) -> (total: Double, trainable: Double, backboneFrozenBelowAdapters: Bool) {
+    static func forwardFlops(_ spec: ModelSpec) -> (total: Double, trainable: Double, backboneFrozenBelowAdapters: Bool,
+                                                    extraBackward: Double) {
         let v = spec.backbone
         let n = Double(v.gridHeight * v.gridWidth), t = n + 1, d = Double(v.embedDim), p = Double(v.patchSize)
         let hidden = Double(v.mlpHidden)
         let block = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * hidden
         let backbone = 2 * n * 3 * p * p * d + Double(v.depth) * block
         let head = decoderFlops(spec)
-        var adapters = 0.0
+        let dims: [LoRATarget: (Double, Double)] = [.qkv: (d, 3 * d), .proj: (d, d), .fc1: (d, hidden), .fc2: (hidden, d)]
+        var adapters = 0.0, extraBackward = 0.0
         switch spec.adapter.method {
         case .adaroute:
             let r = Double(spec.adapter.adaroute.rank)
@@ -125,22 +129,28 @@ public enum ModelBenchmark {
                 perBlock += spec.adapter.adaroute.kernelSizes.reduce(0.0) { $0 + 2 * n * r * Double($1 * $1) } + 2 * 2 * n * d * 9
             }
             adapters = Double(v.depth) * perBlock
-        case .lora:
-            let r = Double(spec.adapter.lora.rank)
-            let dims: [LoRATarget: (Double, Double)] = [.qkv: (d, 3 * d), .proj: (d, d), .fc1: (d, hidden), .fc2: (hidden, d)]
-            adapters = Double(v.depth) * spec.adapter.lora.targets.reduce(0.0) { $0 + 2 * t * r * (dims[$1]!.0 + dims[$1]!.1) }
+        case .lora, .mhr:
+            // MHR mixes A and B per task first ([h,S]·[S, …], negligible), then runs as a LoRA of rank r.
+            let r = Double(spec.adapter.method == .lora ? spec.adapter.lora.rank : spec.adapter.mhr.rank)
+            let targets = spec.adapter.method == .lora ? spec.adapter.lora.targets : spec.adapter.mhr.targets
+            adapters = Double(v.depth) * targets.reduce(0.0) { $0 + 2 * t * r * (dims[$1]!.0 + dims[$1]!.1) }
+        case .paca:
+            // No extra forward work (the trained columns live in W); the backward adds the r columns'
+            // weight gradient, 2·T·r·out per target.
+            let r = Double(spec.adapter.paca.rank)
+            extraBackward = Double(v.depth) * spec.adapter.paca.targets.reduce(0.0) { $0 + 2 * t * r * dims[$1]!.1 }
         case .adaptformer:
             adapters = Double(v.depth) * 2 * 2 * t * d * Double(spec.adapter.adaptformer.bottleneck)
         case .linear, .full: break
         }
         let trainable = spec.adapter.method == .full ? backbone + head : head + adapters
-        return (backbone + head + adapters, trainable, spec.adapter.method != .linear && spec.adapter.method != .full)
+        return (backbone + head + adapters, trainable, spec.adapter.method != .linear && spec.adapter.method != .full, extraBackward)
     }
 
     /// GFLOPs of one training step (batch) per the formula in the file header.
     public static func trainGflop(_ spec: ModelSpec, batch: Int) -> Double {
         let f = forwardFlops(spec)
-        var backward = 2 * f.trainable
+        var backward = 2 * f.trainable + f.extraBackward
         if spec.adapter.method == .full { backward = 2 * f.total }
         else if f.backboneFrozenBelowAdapters { backward += f.total - f.trainable } // input gradients through frozen layers
         return Double(batch) * (f.total + backward) / 1e9

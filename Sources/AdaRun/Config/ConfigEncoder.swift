@@ -61,6 +61,7 @@ struct KeyedWriter<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { set(key, value.map { .double($0) } ?? .null) }
     mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { set(key, try value.map { try encodeScalar($0) } ?? .null) }
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { set(key, value.map { .bool($0) } ?? .null) }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { set(key, value.map { .int(Int($0)) } ?? .null) }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodedBox()
         child.value = .map(ConfigMap())

@@ -7,6 +7,7 @@ import AdaTensor
 extension AdapterMethodKind: ConfigChoice {}
 extension HeadKind: ConfigChoice {}
 extension NeckKind: ConfigChoice {}
+extension MHRGranularity: ConfigChoice {}
 extension LoRATarget: ConfigChoice {}
 
 public struct ModelSection: Codable, Equatable, Sendable {
@@ -244,6 +245,30 @@ public struct RunConfig: Codable, Equatable, Sendable {
         case .adaptformer:
             if f.bottleneck < 1 { throw bad("adaptformer.bottleneck", "must be ≥ 1, got \(f.bottleneck)") }
             if !(0..<1).contains(f.dropout) { throw bad("adaptformer.dropout", "must be in [0, 1), got \(f.dropout)") }
+        case .mhr:
+            let m = adapter.mhr
+            if m.skills < 1 { throw bad("mhr.skills", "must be ≥ 1, got \(m.skills)") }
+            if m.heads < 1 { throw bad("mhr.heads", "must be ≥ 1 (1 = Poly), got \(m.heads)") }
+            if m.rank < 1 { throw bad("mhr.rank", "must be ≥ 1, got \(m.rank)") }
+            if m.targets.isEmpty { throw bad("mhr.targets", "name at least one of qkv, proj, fc1, fc2") }
+            if !(m.temperature > 0) { throw bad("mhr.temperature", "must be > 0, got \(m.temperature)") }
+            if !(m.routingLr > 0) { throw bad("mhr.routing_lr", "must be > 0, got \(m.routingLr)") }
+            if m.routingWeightDecay < 0 { throw bad("mhr.routing_weight_decay", "must be ≥ 0, got \(m.routingWeightDecay)") }
+            let vit = try model.vitConfig()
+            let widths: [LoRATarget: [Int]] = [.qkv: [vit.embedDim, 3 * vit.embedDim], .proj: [vit.embedDim],
+                                               .fc1: [vit.embedDim, vit.mlpHidden], .fc2: [vit.mlpHidden, vit.embedDim]]
+            for target in m.targets {
+                if let width = widths[target]!.first(where: { $0 % m.heads != 0 }) {
+                    throw bad("mhr.heads", "\(m.heads) heads must divide the \(target.rawValue) layer's width \(width)")
+                }
+            }
+        case .paca:
+            let p = adapter.paca
+            if p.rank < 1 { throw bad("paca.rank", "must be ≥ 1 (columns per layer), got \(p.rank)") }
+            if p.targets.isEmpty { throw bad("paca.targets", "name at least one of qkv, proj, fc1, fc2") }
+            let vit = try model.vitConfig()
+            let narrowest = p.targets.map { $0 == .fc2 ? vit.mlpHidden : vit.embedDim }.min() ?? 0
+            if p.rank > narrowest { throw bad("paca.rank", "\(p.rank) columns exceed the narrowest target's \(narrowest) inputs") }
         case .linear, .full: break
         }
     }

@@ -19,7 +19,7 @@ public struct LoadedModel {
 }
 
 public enum ModelLoading {
-    /// - merge: fold LoRA into the frozen weights (inference); false keeps the trained structure (export).
+    /// - merge: fold LoRA and PaCA into the frozen weights (inference); false keeps the trained structure (export).
     public static func load(checkpoint: String, config configPath: String?, overrides: [String] = [], which: String? = nil,
                             merge: Bool = true) throws -> LoadedModel {
         let fm = FileManager.default
@@ -58,8 +58,9 @@ public enum ModelLoading {
         return LoadedModel(model: model, spec: spec, config: config, description: "\(folder.path)")
     }
 
-    /// Folds mergeable adapters (LoRA) into the frozen weights once: same outputs, no adapter cost.
+    /// Folds mergeable adapters (LoRA, PaCA) into the frozen weights once: same outputs, no adapter cost.
     static func mergeForInference(_ model: SegmentationModel) {
         LoRA.mergeAll(in: model)
+        _ = PaCA.merge(model.backbone)
     }
 }

@@ -11,8 +11,18 @@ public enum ParameterGroups {
                 ParameterGroup(parameters: exempt, weightDecay: 0)].filter { !$0.parameters.isEmpty }
     }
 
-    public static func optimizer(for train: TrainSection, parameters: [(String, Tensor)]) -> Optimizer {
-        let groups = make(parameters, weightDecay: Float(train.weightDecay), noDecay: train.noDecay)
+    /// - routing: parameters with their own learning rate and decay (MHR's routing logits: lr 0.1, wd 0);
+    ///   they are taken out of `parameters`' decay groups. Their scheduled rate is `learningRate/train.lr` ×
+    ///   the schedule, so warm-up and decay apply to them too.
+    public static func optimizer(for train: TrainSection, parameters: [(String, Tensor)],
+                                 routing: (names: Set<String>, learningRate: Float, weightDecay: Float)? = nil) -> Optimizer {
+        let special = routing.map { r in parameters.filter { r.names.contains($0.0) } } ?? []
+        let regular = routing.map { r in parameters.filter { !r.names.contains($0.0) } } ?? parameters
+        var groups = make(regular, weightDecay: Float(train.weightDecay), noDecay: train.noDecay)
+        if let routing, !special.isEmpty {
+            groups.append(ParameterGroup(parameters: special, weightDecay: routing.weightDecay,
+                                         learningRateScale: routing.learningRate / Float(train.lr)))
+        }
         switch train.optimizer {
         case .adamw: return AdamW(groups: groups, beta1: Float(train.betas[0]), beta2: Float(train.betas[1]), eps: Float(train.eps))
         case .sgd: return SGD(groups: groups, momentum: Float(train.momentum))

@@ -98,7 +98,11 @@ public final class Trainer {
         let trainable = model.trainableParameters()
         progress.message("model: \(config.model.backbone) + \(spec.adapter.method.rawValue) + \(spec.head.kind.rawValue) head, "
                          + "\(model.parameterCount(trainableOnly: true).formatted()) trainable of \(model.parameterCount().formatted()) parameters")
-        let optimizer = ParameterGroups.optimizer(for: train, parameters: trainable)
+        let routing = spec.adapter.method == .mhr
+            ? (names: Set(MHR.routingParameters(model).map(\.0)), learningRate: spec.adapter.mhr.routingLr,
+               weightDecay: spec.adapter.mhr.routingWeightDecay)
+            : nil
+        let optimizer = ParameterGroups.optimizer(for: train, parameters: trainable, routing: routing)
         let schedule = LearningRateSchedule(train: train)
 
         // Data

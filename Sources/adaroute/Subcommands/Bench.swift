@@ -89,7 +89,7 @@ struct ModelBenchOptions: ParsableArguments {
     var config: String?
     @Option(help: "ViT preset (vit_{tiny,small,base,large}_patch{16,14}).")
     var model = "vit_tiny_patch16"
-    @Option(help: "Adapter method: adaroute, lora, adaptformer, linear, full.")
+    @Option(help: "Adapter method: adaroute, lora, adaptformer, mhr, paca, linear, full.")
     var method = "adaroute"
     @Option(help: "Square image size.")
     var image = 224

@@ -24,7 +24,11 @@ extension AdaRouteCommand {
             do {
                 let loaded = try model.load(merge: merge)
                 var spec = loaded.spec
-                if merge, spec.adapter.method == .lora { spec.adapter.method = .linear } // nothing left to inject on rebuild
+                // PaCA always exports merged: its trained columns live in the weights, no adapter is left.
+                if spec.adapter.method == .paca { _ = PaCA.merge(loaded.model.backbone) }
+                if (merge && spec.adapter.method == .lora) || spec.adapter.method == .paca {
+                    spec.adapter.method = .linear // nothing left to inject on rebuild
+                }
                 try ModelFiles.exportFull(loaded.model, spec: spec, to: out)
                 let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
                 print("wrote \(out): \(loaded.model.stateDict().count) tensors, \(loaded.model.parameterCount().formatted()) parameters, \(String(format: "%.1f", Double(size) / 1_048_576)) MiB")
