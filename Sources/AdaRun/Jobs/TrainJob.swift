@@ -22,9 +22,13 @@ public enum TrainJob {
     }
 
     public static func describe(_ s: TrainingSummary) -> String {
-        var lines = ["done: \(s.iterations) iterations, last loss \(String(format: "%.4f", s.lastLoss)), \(String(format: "%.1f", s.imagesPerSecond)) images/s"]
+        // A resumed run that had nothing left to do trained no step: no loss or speed to report.
+        let trained = s.lastLoss.isFinite
+        var lines = [trained ? "done: \(s.iterations) iterations, last loss \(String(format: "%.4f", s.lastLoss)), \(String(format: "%.1f", s.imagesPerSecond)) images/s"
+                             : "done: \(s.iterations) iterations (no step trained in this call)"]
         if let best = s.bestMIoU, let at = s.bestIteration { lines.append(String(format: "best val mIoU %.2f at iteration %d", best, at)) }
-        lines.append("trainable parameters \(s.trainableParameters.formatted()) of \(s.totalParameters.formatted()); adapter checkpoint \(String(format: "%.2f", Double(s.adapterBytes) / 1_048_576)) MiB")
+        lines.append("trainable parameters \(s.trainableParameters.formatted()) of \(s.totalParameters.formatted())"
+                     + (s.adapterBytes > 0 ? "; adapter checkpoint \(String(format: "%.2f", Double(s.adapterBytes) / 1_048_576)) MiB" : ""))
         lines.append("outputs in \(s.runDirectory): config.yaml, metrics.jsonl, curves.png, checkpoints/{latest,best}")
         lines.append("next: adaroute eval --checkpoint \(s.runDirectory)   ·   adaroute predict --checkpoint \(s.runDirectory) IMAGE… --out DIR")
         return lines.joined(separator: "\n")

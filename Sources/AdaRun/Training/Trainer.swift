@@ -129,6 +129,10 @@ public final class Trainer {
             windowLoss = state.windowLoss ?? 0
             windowCount = state.windowCount ?? 0
             progress.message("resuming \(runDirectory) from iteration \(state.iteration) (\(checkpoint.lastPathComponent))")
+            if state.iteration >= train.iterations {
+                progress.message("the run is already complete (\(state.iteration) of \(train.iterations) iterations): "
+                                 + "add --set train.iterations=N with N > \(state.iteration) to train further")
+            }
         }
         self.onSetup?(model)
         let log = try MetricsLog(url: run.appendingPathComponent("metrics.jsonl"), keepThrough: resume ? state.iteration : nil)
