@@ -19,19 +19,10 @@ struct FixtureModel {
         let file = try Fixtures.open(relative)
         self.file = file
         let shape = { (name: String) in file.entry(name)!.shape }
-        let dim = shape("param.pos_embed")[2]
-        let depth = Set(file.names.compactMap { $0.hasPrefix("param.blocks.") ? $0.split(separator: ".")[2] : nil }).count
-        let patch = shape("param.patch_embed.proj.weight")[2]
-        // Head count is not recoverable from tensor shapes: the generator records it in the metadata.
-        guard let heads = Int(file.metadata["heads"] ?? "") else {
-            throw SafeTensorsError.malformedHeader(file: file.path, reason: "__metadata__ lacks the attention head count 'heads'")
-        }
         images = try file.tensor("input.images")
-        labels = try file.integers("input.labels").values.map { Int32($0) }
-        var config = ViTConfig(embedDim: dim, depth: depth, heads: heads,
-                               mlpRatio: Double(shape("param.blocks.0.mlp.fc1.weight")[0]) / Double(dim),
-                               patchSize: patch, imageHeight: images.shape[2], imageWidth: images.shape[3])
-        config.qkvBias = file.entry("param.blocks.0.attn.qkv.bias") != nil
+        labels = try file.fixtureLabels()
+        let config = try file.fixtureViTConfig(headsKey: "heads")
+        let dim = config.embedDim
         var generator = RandomGenerator(seed: 99)
         let backbone = VisionTransformer(config: config, generator: &generator)
         let head = LinearHead(dim: dim, classes: shape("param.head.weight")[0], generator: &generator)
@@ -60,12 +51,7 @@ struct FixtureModel {
     }
 
     /// Loads `param.*` and `buffer.*`; returns the load report.
-    func load() throws -> LoadReport {
-        try model.load(file) { name in
-            for prefix in ["param.", "buffer."] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
-            return nil
-        }
-    }
+    func load() throws -> LoadReport { try file.loadParametersAndBuffers(into: model) }
 }
 
 @Suite("AdaRoute parity with the PyTorch reference")
@@ -117,11 +103,8 @@ struct AdaRouteParityTests {
         #expect(abs(loss.item - expectedLoss) <= 1e-5, "loss \(loss.item) vs \(expectedLoss)")
 
         loss.backward()
-        for (name, parameter) in model.trainableParameters() {
-            let grad = try #require(parameter.grad, "no gradient for \(name)")
-            let result = compare(grad, try fixture.file.tensor("grad." + name), rtol: 1e-4, atol: 1e-7)
-            #expect(result.passed, "grad.\(name): \(result)")
-            note(name.hasPrefix("adapters.") || name.hasPrefix("expert.") ? "grad adapter" : name.hasPrefix("head.") ? "grad head" : "grad backbone", result)
+        try fixture.file.expectGradientsMatch(model, worst: &worst) { name in
+            name.hasPrefix("adapters.") || name.hasPrefix("expert.") ? "grad adapter" : name.hasPrefix("head.") ? "grad head" : "grad backbone"
         }
         print("parity \(file): loss |Δ| \(abs(loss.item - expectedLoss)); max relative error per group:",
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
@@ -132,18 +115,6 @@ struct AdaRouteParityTests {
     func adamWStepMatches(file: String) throws {
         let fixture = try FixtureModel(file)
         _ = try fixture.load()
-        var parameters: [(String, Tensor)] = []
-        for (name, p) in fixture.model.namedParameters() where fixture.file.entry("adamw1." + name) != nil {
-            p.grad = try fixture.file.tensor("grad." + name)
-            parameters.append((name, p))
-        }
-        let expected = fixture.file.names.filter { $0.hasPrefix("adamw1.") && !fixture.unusedInReference($0) }.count
-        #expect(!parameters.isEmpty && parameters.count == expected, "\(parameters.count) of \(expected) adamw1.* tensors matched a parameter")
-        let optimizer = AdamW(groups: [ParameterGroup(parameters: parameters, weightDecay: 0.05)])
-        optimizer.step(learningRate: 1e-3)
-        for (name, p) in parameters {
-            let result = compare(p, try fixture.file.tensor("adamw1." + name), rtol: 0, atol: 1e-6)
-            #expect(result.passed, "adamw1.\(name): \(result)")
-        }
+        try fixture.file.expectAdamWStepMatches(fixture.model, unused: fixture.unusedInReference)
     }
 }

@@ -27,25 +27,13 @@ struct MHRFixture {
         let file = try Fixtures.open(Self.file)
         self.file = file
         let shape = { (name: String) -> [Int] in file.entry(name)?.shape ?? [] }
-        let meta = { (key: String) throws -> String in
-            guard let value = file.metadata[key] else {
-                throw SafeTensorsError.malformedHeader(file: file.path, reason: "__metadata__ lacks '\(key)'")
-            }
-            return value
-        }
+        let meta = file.metadataValue
         images = try file.tensor("input.images")
-        labels = try file.integers("input.labels").values.map { Int32($0) }
+        labels = try file.fixtureLabels()
         taskIds = try file.integers("input.task_ids").values
-        let dim = shape("param.pos_embed")[2]
-        let depth = Set(file.names.compactMap { $0.hasPrefix("param.blocks.") ? $0.split(separator: ".")[2] : nil }).count
-        let patch = shape("param.patch_embed.proj.weight")[2]
-        guard let attentionHeads = Int(try meta("num_heads")) else {
-            throw SafeTensorsError.malformedHeader(file: file.path, reason: "num_heads is not an integer")
-        }
-        var vit = ViTConfig(embedDim: dim, depth: depth, heads: attentionHeads,
-                            mlpRatio: Double(shape("param.blocks.0.mlp.fc1.weight")[0]) / Double(dim),
-                            patchSize: patch, imageHeight: images.shape[2], imageWidth: images.shape[3])
-        vit.qkvBias = file.entry("param.blocks.0.attn.qkv.bias") != nil
+        // `heads` in this file is MHR's h; the attention head count is `num_heads`.
+        let vit = try file.fixtureViTConfig(headsKey: "num_heads")
+        let dim = vit.embedDim
 
         // Adapted linears: those of block 0 with an inventory; the metadata list must agree.
         let byPath: [String: LoRATarget] = ["attn.qkv": .qkv, "attn.proj": .proj, "mlp.fc1": .fc1, "mlp.fc2": .fc2]
@@ -135,11 +123,8 @@ struct MHRParityTests {
         #expect(abs(loss.item - expectedLoss) <= 1e-5, "loss \(loss.item) vs \(expectedLoss)")
 
         loss.backward()
-        for (name, parameter) in model.trainableParameters() {
-            let grad = try #require(parameter.grad, "no gradient for \(name)")
-            let result = compare(grad, try fixture.file.tensor("grad." + name), rtol: 1e-4, atol: 1e-7)
-            #expect(result.passed, "grad.\(name): \(result)")
-            note(name.hasPrefix("head.") ? "grad head" : "grad " + (name.split(separator: ".").last.map(String.init) ?? name), result)
+        try fixture.file.expectGradientsMatch(model, worst: &worst) { name in
+            name.hasPrefix("head.") ? "grad head" : "grad " + (name.split(separator: ".").last.map(String.init) ?? name)
         }
         print("parity mhr_lora: loss |Δ| \(abs(loss.item - expectedLoss)); max relative error per group:",
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
@@ -179,22 +164,8 @@ struct MHRParityTests {
     /// AdamW on the file's gradients against `adamw1.*` (one group, lr 1e-3, wd 0.05 as the file).
     @Test func adamWStepMatches() throws {
         let fixture = try MHRFixture()
-        var parameters: [(String, Tensor)] = []
-        for (name, p) in fixture.model.namedParameters() where fixture.file.entry("adamw1." + name) != nil {
-            p.grad = try fixture.file.tensor("grad." + name)
-            parameters.append((name, p))
-        }
-        let expected = fixture.file.names.filter { $0.hasPrefix("adamw1.") }.count
-        #expect(!parameters.isEmpty && parameters.count == expected, "\(parameters.count) of \(expected) adamw1.* tensors matched a parameter")
+        let (parameters, worst) = try fixture.file.expectAdamWStepMatches(fixture.model)
         #expect(Set(MHR.routingParameters(fixture.model).map(\.0)).isSubset(of: Set(parameters.map(\.0))))
-        let optimizer = AdamW(groups: [ParameterGroup(parameters: parameters, weightDecay: 0.05)])
-        optimizer.step(learningRate: 1e-3)
-        var worst = 0.0
-        for (name, p) in parameters {
-            let result = compare(p, try fixture.file.tensor("adamw1." + name), rtol: 0, atol: 1e-6)
-            #expect(result.passed, "adamw1.\(name): \(result)")
-            worst = max(worst, result.maxAbsoluteError)
-        }
         print("parity mhr_lora AdamW: max |Δ| \(String(format: "%.2e", worst))")
     }
 

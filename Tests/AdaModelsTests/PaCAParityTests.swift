@@ -25,24 +25,11 @@ struct PaCAFixture {
         let file = try Fixtures.open(Self.file)
         self.file = file
         let shape = { (name: String) -> [Int] in file.entry(name)?.shape ?? [] }
-        let meta = { (key: String) throws -> String in
-            guard let value = file.metadata[key] else {
-                throw SafeTensorsError.malformedHeader(file: file.path, reason: "__metadata__ lacks '\(key)'")
-            }
-            return value
-        }
+        let meta = file.metadataValue
         images = try file.tensor("input.images")
-        labels = try file.integers("input.labels").values.map { Int32($0) }
-        let dim = shape("param.pos_embed")[2]
-        let depth = Set(file.names.compactMap { $0.hasPrefix("param.blocks.") ? $0.split(separator: ".")[2] : nil }).count
-        guard let heads = Int(try meta("num_heads")) else {
-            throw SafeTensorsError.malformedHeader(file: file.path, reason: "num_heads is not an integer")
-        }
-        var vit = ViTConfig(embedDim: dim, depth: depth, heads: heads,
-                            mlpRatio: Double(shape("param.blocks.0.mlp.fc1.weight")[0]) / Double(dim),
-                            patchSize: shape("param.patch_embed.proj.weight")[2],
-                            imageHeight: images.shape[2], imageWidth: images.shape[3])
-        vit.qkvBias = file.entry("param.blocks.0.attn.qkv.bias") != nil
+        labels = try file.fixtureLabels()
+        let vit = try file.fixtureViTConfig(headsKey: "num_heads")
+        let dim = vit.embedDim
 
         // Targets: metadata names timm paths (attn.qkv, …); the tensors must agree with them.
         var targets: [LoRATarget] = []
@@ -76,12 +63,7 @@ struct PaCAFixture {
         model.head.setTrainable(true)
     }
 
-    func load() throws -> LoadReport {
-        try model.load(file) { name in
-            for prefix in ["param.", "buffer."] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
-            return nil
-        }
-    }
+    func load() throws -> LoadReport { try file.loadParametersAndBuffers(into: model) }
 
     /// A fixture with everything loaded and checked.
     static func loaded() throws -> PaCAFixture {
@@ -140,12 +122,7 @@ struct PaCAParityTests {
         #expect(abs(loss.item - expectedLoss) <= 1e-5, "loss \(loss.item) vs \(expectedLoss)")
 
         loss.backward()
-        for (name, parameter) in model.trainableParameters() {
-            let grad = try #require(parameter.grad, "no gradient for \(name)")
-            let result = compare(grad, try fixture.file.tensor("grad." + name), rtol: 1e-4, atol: 1e-7)
-            #expect(result.passed, "grad.\(name): \(result)")
-            note(name.hasSuffix(".paca_P") ? "grad paca_P" : "grad head", result)
-        }
+        try fixture.file.expectGradientsMatch(model, worst: &worst) { $0.hasSuffix(".paca_P") ? "grad paca_P" : "grad head" }
         for (name, parameter) in model.namedParameters() where !parameter.requiresGrad {
             #expect(parameter.grad == nil, "frozen \(name) got a gradient")
         }
@@ -166,22 +143,8 @@ struct PaCAParityTests {
     @Test func adamWStepAndMergedWeightsMatch() throws {
         let fixture = try PaCAFixture.loaded()
         let model = fixture.model
-        var parameters: [(String, Tensor)] = []
-        for (name, p) in model.namedParameters() where fixture.file.entry("adamw1." + name) != nil {
-            p.grad = try fixture.file.tensor("grad." + name)
-            parameters.append((name, p))
-        }
-        let expected = fixture.file.names.filter { $0.hasPrefix("adamw1.") }.count
-        #expect(!parameters.isEmpty && parameters.count == expected, "\(parameters.count) of \(expected) adamw1.* tensors matched a parameter")
+        let (parameters, worstStep) = try fixture.file.expectAdamWStepMatches(model)
         #expect(Set(parameters.map(\.0)) == Set(model.trainableParameters().map(\.0)))
-        let optimizer = AdamW(groups: [ParameterGroup(parameters: parameters, weightDecay: 0.05)])
-        optimizer.step(learningRate: 1e-3)
-        var worstStep = 0.0
-        for (name, p) in parameters {
-            let result = compare(p, try fixture.file.tensor("adamw1." + name), rtol: 0, atol: 1e-6)
-            #expect(result.passed, "adamw1.\(name): \(result)")
-            worstStep = max(worstStep, result.maxAbsoluteError)
-        }
 
         let merged = PaCA.merge(model.backbone)
         let mergedNames = fixture.file.names.filter { $0.hasPrefix("merged.") }

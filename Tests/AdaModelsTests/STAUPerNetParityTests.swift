@@ -23,23 +23,12 @@ struct STAUPerNetFixture {
         let file = try Fixtures.open(Self.file)
         self.file = file
         let shape = { (name: String) -> [Int] in file.entry(name)?.shape ?? [] }
-        let meta = { (key: String) throws -> String in
-            guard let value = file.metadata[key] else {
-                throw SafeTensorsError.malformedHeader(file: file.path, reason: "__metadata__ lacks '\(key)'")
-            }
-            return value
-        }
+        let meta = file.metadataValue
         let ints = { (text: String) in text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
         images = try file.tensor("input.images")
-        labels = try file.integers("input.labels").values.map { Int32($0) }
-        let dim = shape("param.pos_embed")[2]
-        let depth = Set(file.names.compactMap { $0.hasPrefix("param.blocks.") ? $0.split(separator: ".")[2] : nil }).count
-        patch = shape("param.patch_embed.proj.weight")[2]
-        guard let heads = Int(try meta("num_heads")) else { throw SafeTensorsError.malformedHeader(file: file.path, reason: "num_heads") }
-        var config = ViTConfig(embedDim: dim, depth: depth, heads: heads,
-                               mlpRatio: Double(shape("param.blocks.0.mlp.fc1.weight")[0]) / Double(dim),
-                               patchSize: patch, imageHeight: images.shape[2], imageWidth: images.shape[3])
-        config.qkvBias = file.entry("param.blocks.0.attn.qkv.bias") != nil
+        labels = try file.fixtureLabels()
+        let config = try file.fixtureViTConfig(headsKey: "num_heads")
+        patch = config.patchSize
         // BatchNorm settings are ours by default; a regenerated file with others must fail loudly here.
         let eps = Float(try meta("bn_eps")), momentum = Float(try meta("bn_momentum"))
         #expect(eps == 1e-5 && momentum == 0.1, "fixture BatchNorm eps \(String(describing: eps)), momentum \(String(describing: momentum))")
@@ -55,10 +44,7 @@ struct STAUPerNetFixture {
         let spec = ModelSpec(backbone: config, classes: shape("param.head.conv_seg.weight")[0], head: head, neck: neck,
                              adapter: AdapterSettings(method: .linear))
         model = spec.build(seed: 7)
-        let report = try model.load(file) { name in
-            for prefix in ["param.", "buffer."] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
-            return nil
-        }
+        let report = try file.loadParametersAndBuffers(into: model)
         #expect(report.missing.isEmpty, "\(report)")
         let stray = report.unexpected.filter { $0.hasPrefix("param.") || $0.hasPrefix("buffer.") }
         #expect(stray.isEmpty, "\(stray)")
@@ -130,12 +116,7 @@ struct STAUPerNetParityTests {
         #expect(checkedBuffers == fixture.file.names.filter { $0.hasPrefix("buffer_after.") }.count)
 
         loss.backward()
-        for (name, parameter) in model.trainableParameters() {
-            let grad = try #require(parameter.grad, "no gradient for \(name)")
-            let result = compare(grad, try fixture.file.tensor("grad." + name), rtol: 1e-4, atol: 1e-7)
-            #expect(result.passed, "grad.\(name): \(result)")
-            note(name.hasPrefix("neck.") ? "grad neck" : "grad head", result)
-        }
+        try fixture.file.expectGradientsMatch(model, worst: &worst) { $0.hasPrefix("neck.") ? "grad neck" : "grad head" }
         print("parity sta_upernet: loss |Δ| \(abs(loss.item - expectedLoss)); max relative error per group:",
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
     }
@@ -156,19 +137,7 @@ struct STAUPerNetParityTests {
     /// AdamW on the file's gradients against `adamw1.*`.
     @Test func adamWStepMatches() throws {
         let fixture = try STAUPerNetFixture()
-        var parameters: [(String, Tensor)] = []
-        for (name, p) in fixture.model.namedParameters() where fixture.file.entry("adamw1." + name) != nil {
-            p.grad = try fixture.file.tensor("grad." + name)
-            parameters.append((name, p))
-        }
-        let expected = fixture.file.names.filter { $0.hasPrefix("adamw1.") }.count
-        #expect(!parameters.isEmpty && parameters.count == expected, "\(parameters.count) of \(expected) adamw1.* tensors matched a parameter")
-        let optimizer = AdamW(groups: [ParameterGroup(parameters: parameters, weightDecay: 0.05)])
-        optimizer.step(learningRate: 1e-3)
-        for (name, p) in parameters {
-            let result = compare(p, try fixture.file.tensor("adamw1." + name), rtol: 0, atol: 1e-6)
-            #expect(result.passed, "adamw1.\(name): \(result)")
-        }
+        try fixture.file.expectAdamWStepMatches(fixture.model)
     }
 
     /// The parity check can fail: a perturbed fusion weight moves the logits out of tolerance.
