@@ -158,7 +158,10 @@ public enum ModelBenchmark {
 
     public static func inferGflop(_ spec: ModelSpec, batch: Int) -> Double { Double(batch) * forwardFlops(spec).total / 1e9 }
 
-    public static func run(_ s: ModelBenchmarkSettings, training: Bool, threads: Int) throws -> ModelBenchmarkResult {
+    /// The model (seeded), one synthetic batch (normal images, uniform labels) and AdamW, shared by the
+    /// timed steps and the profile.
+    static func setUp(_ s: ModelBenchmarkSettings, threads: Int) throws
+        -> (spec: ModelSpec, model: SegmentationModel, images: Tensor, labels: [Int32], optimizer: AdamW) {
         Runtime.setThreads(threads)
         let spec = try spec(s)
         let model = spec.build(seed: 1)
@@ -166,8 +169,13 @@ public enum ModelBenchmark {
         let height = spec.backbone.imageHeight, width = spec.backbone.imageWidth
         let images = Tensor.normal([s.batch, 3, height, width], using: &rng)
         let labels = (0..<(s.batch * height * width)).map { _ in Int32(rng.int(below: spec.classes)) }
-        let context = ForwardContext()
         let optimizer = AdamW(groups: [ParameterGroup(parameters: model.trainableParameters(), weightDecay: 0.01)])
+        return (spec, model, images, labels, optimizer)
+    }
+
+    public static func run(_ s: ModelBenchmarkSettings, training: Bool, threads: Int) throws -> ModelBenchmarkResult {
+        let (spec, model, images, labels, optimizer) = try setUp(s, threads: threads)
+        let context = ForwardContext()
         model.setTraining(training)
         var failure: Error?
         let timing = Stopwatch.measure(warmup: s.warmup, repeats: s.steps) {
@@ -208,14 +216,7 @@ extension ModelBenchmark {
     /// forward phases are cut at the model's probes (`patch_features`, the neck's last level,
     /// `logits_lowres`); the backward is timed per recorded op through `Autograd.backwardObserver`.
     public static func profile(_ s: ModelBenchmarkSettings, threads: Int, steps: Int) throws -> StepProfile {
-        Runtime.setThreads(threads)
-        let spec = try spec(s)
-        let model = spec.build(seed: 1)
-        var rng = RandomGenerator(seed: 2)
-        let height = spec.backbone.imageHeight, width = spec.backbone.imageWidth
-        let images = Tensor.normal([s.batch, 3, height, width], using: &rng)
-        let labels = (0..<(s.batch * height * width)).map { _ in Int32(rng.int(below: spec.classes)) }
-        let optimizer = AdamW(groups: [ParameterGroup(parameters: model.trainableParameters(), weightDecay: 0.01)])
+        let (_, model, images, labels, optimizer) = try setUp(s, threads: threads)
         model.setTraining(true)
         let now = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var marks: [String: Double] = [:]

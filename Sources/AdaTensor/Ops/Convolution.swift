@@ -132,19 +132,13 @@ struct ConvolutionGeometry {
     var outputRowsPerChunk: Int {
         let budget = max(Tensor.convolutionScratchBytes / (4 * outW * columns),
                          (minimumChunkPixels + outW - 1) / outW)
-        let chunks = max(1, (outputRows + budget - 1) / budget)
-        return max(1, (outputRows + chunks - 1) / chunks)
+        return EvenChunks.size(count: outputRows, budget: budget)
     }
 
     /// Calls `body(rows)` for consecutive chunks of output rows (b, oy) covering the batch.
     @inline(__always)
     func forEachChunk(_ body: (Range<Int>) -> Void) {
-        let step = outputRowsPerChunk
-        var first = 0
-        while first < outputRows {
-            body(first..<min(first + step, outputRows))
-            first += step
-        }
+        EvenChunks.forEach(count: outputRows, size: outputRowsPerChunk, body)
     }
 
     /// PyTorch [Cout, Cin, kh, kw] → [Cout, K] with columns (ky, kx, ci), matching im2col.
@@ -339,18 +333,12 @@ struct TransposedConvolutionGeometry {
 
     var pixelsPerChunk: Int {
         let budget = max(Tensor.convolutionScratchBytes / (4 * blockSize), minimumChunkPixels)
-        let chunks = max(1, (inputPixels + budget - 1) / budget)
-        return max(1, (inputPixels + chunks - 1) / chunks)
+        return EvenChunks.size(count: inputPixels, budget: budget)
     }
 
     @inline(__always)
     func forEachChunk(_ body: (Range<Int>) -> Void) {
-        let step = pixelsPerChunk
-        var first = 0
-        while first < inputPixels {
-            body(first..<min(first + step, inputPixels))
-            first += step
-        }
+        EvenChunks.forEach(count: inputPixels, size: pixelsPerChunk, body)
     }
 
     /// PyTorch [Cin, Cout, 2, 2] → [Cin, 4·Cout] with columns (dy, dx, co).
@@ -442,6 +430,24 @@ struct TransposedConvolutionGeometry {
         }
         if let g = blocksGradient {
             weight.accumulateGrad { gw in addBlocksGradient(g.data, into: gw) }
+        }
+    }
+}
+
+/// 0..<count cut into the fewest chunks of at most `budget` items, evened out so the last chunk is not a
+/// sliver (both convolutions size their scratch matrices this way).
+enum EvenChunks {
+    static func size(count: Int, budget: Int) -> Int {
+        let chunks = max(1, (count + budget - 1) / budget)
+        return max(1, (count + chunks - 1) / chunks)
+    }
+
+    @inline(__always)
+    static func forEach(count: Int, size: Int, _ body: (Range<Int>) -> Void) {
+        var first = 0
+        while first < count {
+            body(first..<min(first + size, count))
+            first += size
         }
     }
 }
