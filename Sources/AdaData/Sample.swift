@@ -39,11 +39,14 @@ public struct Sample: Sendable {
     /// Size of the image as read from disk (metrics and predictions use the original resolution).
     public var originalWidth: Int
     public var originalHeight: Int
+    /// Index of the dataset (task) the sample comes from in a multi-dataset run; 0 otherwise.
+    public var task: Int
 
-    public init(image: ImageBuffer, mask: LabelMask?, name: String) {
+    public init(image: ImageBuffer, mask: LabelMask?, name: String, task: Int = 0) {
         self.image = image
         self.mask = mask
         self.name = name
+        self.task = task
         originalWidth = image.width
         originalHeight = image.height
     }
@@ -69,12 +72,16 @@ public struct Batch {
     /// B·H·W labels (255 = ignore), row-major per image.
     public var labels: [Int32]
     public var names: [String]
+    /// The task (dataset index) of every sample.
+    public var tasks: [Int]
 
-    public init(images: Tensor, labels: [Int32], names: [String]) {
+    public init(images: Tensor, labels: [Int32], names: [String], tasks: [Int]? = nil) {
         precondition(labels.count == images.shape[0] * images.shape[2] * images.shape[3],
                      "Batch: \(labels.count) labels for images \(images.shape)")
+        precondition(tasks == nil || tasks!.count == images.shape[0], "Batch: \(tasks!.count) task ids for \(images.shape[0]) images")
         self.images = images
         self.labels = labels
         self.names = names
+        self.tasks = tasks ?? Array(repeating: 0, count: images.shape[0])
     }
 }

@@ -239,6 +239,7 @@ final class PendingBatch: @unchecked Sendable {
     /// Slots not finished yet (guarded by the producer's lock).
     var remaining: Int
     var names: [String]
+    var tasks: [Int]
     /// The error of the lowest failing slot (deterministic whatever the timing).
     var error: Error?
     var errorSlot = Int.max
@@ -255,6 +256,7 @@ final class PendingBatch: @unchecked Sendable {
         self.indices = indices
         remaining = indices.count
         names = [String](repeating: "", count: indices.count)
+        tasks = [Int](repeating: 0, count: indices.count)
     }
 
     deinit { labels?.deallocate() }
@@ -274,6 +276,7 @@ final class PendingBatch: @unchecked Sendable {
             fatalError("DataLoader: sample '\(sample.name)' is \(image.width)×\(image.height)×\(image.channels) (W×H×C) but sample '\(firstName)' of the same batch is \(width)×\(height)×\(channels); all samples of a batch must have one size (crop/pad in the transforms, or use batchSize 1)")
         }
         names[slot] = sample.name
+        tasks[slot] = sample.task
     }
 
     /// Outside the lock: each slot writes its own disjoint region. HWC → CHW; UInt8 labels → Int32.
@@ -312,7 +315,7 @@ final class PendingBatch: @unchecked Sendable {
             buffer.baseAddress!.update(from: labels!, count: total)
             initialized = total
         }
-        return Batch(images: images!, labels: labelArray, names: names)
+        return Batch(images: images!, labels: labelArray, names: names, tasks: tasks)
     }
 }
 
