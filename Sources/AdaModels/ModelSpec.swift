@@ -69,23 +69,35 @@ public struct HeadSpec: Equatable, Sendable, Codable {
 
 public struct ModelSpec: Equatable, Sendable, Codable {
     public var backbone: ViTConfig
+    /// Classes of the first (usually only) task's head.
     public var classes: Int
     public var head: HeadSpec
     public var neck: NeckSpec
     public var adapter: AdapterSettings
+    /// Multi-dataset models: the class count and name of every task's head (one head per dataset, and one
+    /// routing row per dataset for MHR). Empty for a single-task model.
+    public var tasks: [TaskHead]
+
+    public struct TaskHead: Equatable, Sendable, Codable {
+        public var name: String
+        public var classes: Int
+        public init(name: String, classes: Int) { self.name = name; self.classes = classes }
+    }
 
     public init(backbone: ViTConfig, classes: Int, head: HeadSpec = HeadSpec(), neck: NeckSpec = NeckSpec(),
-                adapter: AdapterSettings = AdapterSettings()) {
+                adapter: AdapterSettings = AdapterSettings(), tasks: [TaskHead] = []) {
+        precondition(tasks.isEmpty || tasks[0].classes == classes, "ModelSpec: classes \(classes) must be the first task's \(tasks[0].classes)")
         self.backbone = backbone
         self.classes = classes
         self.head = head
         self.neck = neck
         self.adapter = adapter
+        self.tasks = tasks
     }
 
-    enum CodingKeys: String, CodingKey { case backbone, classes, head, neck, adapter }
+    enum CodingKeys: String, CodingKey { case backbone, classes, head, neck, adapter, tasks }
 
-    /// Specs saved before necks existed decode with no neck.
+    /// Specs saved before necks (or tasks) existed decode with none.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         backbone = try c.decode(ViTConfig.self, forKey: .backbone)
@@ -93,7 +105,14 @@ public struct ModelSpec: Equatable, Sendable, Codable {
         head = try c.decode(HeadSpec.self, forKey: .head)
         neck = try c.decodeIfPresent(NeckSpec.self, forKey: .neck) ?? NeckSpec()
         adapter = try c.decode(AdapterSettings.self, forKey: .adapter)
+        tasks = try c.decodeIfPresent([TaskHead].self, forKey: .tasks) ?? []
     }
+
+    /// Classes of each task's head, in task order (one entry for a single-task model).
+    public var taskClasses: [Int] { tasks.isEmpty ? [classes] : tasks.map(\.classes) }
+
+    /// The task index of a head name; nil if no task has it.
+    public func taskIndex(named name: String) -> Int? { tasks.firstIndex { $0.name == name } }
 
     /// A randomly initialised model of this structure (seeded), with the method's trainable set.
     public func build(seed: UInt64) -> SegmentationModel {
@@ -102,24 +121,27 @@ public struct ModelSpec: Equatable, Sendable, Codable {
         // Built before the head, which sizes its input convs from the neck's levels.
         let neck = self.neck.build(dim: self.backbone.embedDim, depth: self.backbone.depth, patchSize: self.backbone.patchSize,
                                    generator: &generator)
-        let head: SegmentationHead
-        switch self.head.kind {
-        case .linear: head = LinearHead(dim: self.backbone.embedDim, classes: classes, generator: &generator)
-        case .setrNaive:
-            head = SETRNaiveHead(dim: self.backbone.embedDim, classes: classes, channels: self.head.channels, generator: &generator)
-        case .upernet:
-            guard let neck else { preconditionFailure("ModelSpec: the upernet head needs a neck (\(self.head.problem(neck: self.neck) ?? ""))") }
-            head = UPerNetHead(inChannels: neck.levelChannels, channels: self.head.channels, classes: classes,
-                               poolScales: self.head.poolScales, dropout: self.head.dropout, generator: &generator)
+        precondition(taskClasses.count == 1 || self.neck.kind == .none,
+                     "ModelSpec: one head per dataset needs neck.kind none (got \(self.neck.kind.rawValue))")
+        let heads = taskClasses.map { classes -> SegmentationHead in
+            switch self.head.kind {
+            case .linear: return LinearHead(dim: self.backbone.embedDim, classes: classes, generator: &generator)
+            case .setrNaive:
+                return SETRNaiveHead(dim: self.backbone.embedDim, classes: classes, channels: self.head.channels, generator: &generator)
+            case .upernet:
+                guard let neck else { preconditionFailure("ModelSpec: the upernet head needs a neck (\(self.head.problem(neck: self.neck) ?? ""))") }
+                return UPerNetHead(inChannels: neck.levelChannels, channels: self.head.channels, classes: classes,
+                                   poolScales: self.head.poolScales, dropout: self.head.dropout, generator: &generator)
+            }
         }
-        let model = SegmentationModel(backbone: backbone, head: head)
+        let model = SegmentationModel(backbone: backbone, heads: heads)
         model.neck = neck
         if self.head.kind == .upernet, self.head.auxWeight > 0, let neck {
             model.auxHead = AuxiliaryFCNHead(inChannels: neck.levelChannels[neck.gridLevel], channels: self.head.auxChannels,
                                              classes: classes, generator: &generator)
             model.auxWeight = self.head.auxWeight
         }
-        AdapterInjector.apply(adapter, to: model, generator: &generator)
+        AdapterInjector.apply(adapter, to: model, tasks: taskClasses.count, generator: &generator)
         return model
     }
 }

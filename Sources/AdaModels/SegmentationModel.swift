@@ -10,7 +10,13 @@ import AdaTensor
 
 public final class SegmentationModel: Module {
     public let backbone: VisionTransformer
-    public var head: SegmentationHead
+    /// One head per task (dataset); a single-task model has one, named `head`, several are `heads.{t}`.
+    public var heads: [SegmentationHead]
+    /// The first task's head (the only one of a single-task model).
+    public var head: SegmentationHead {
+        get { heads[0] }
+        set { heads[0] = newValue }
+    }
     /// One optional adapter after each block (applied to patch tokens only).
     public var blockAdapters: [BlockAdapter?]
     /// AdaRoute's shared expert center, when the method uses one.
@@ -21,9 +27,14 @@ public final class SegmentationModel: Module {
     public var auxHead: AuxiliaryFCNHead?
     public var auxWeight: Float = 0.4
 
-    public init(backbone: VisionTransformer, head: SegmentationHead) {
+    public convenience init(backbone: VisionTransformer, head: SegmentationHead) {
+        self.init(backbone: backbone, heads: [head])
+    }
+
+    public init(backbone: VisionTransformer, heads: [SegmentationHead]) {
+        precondition(!heads.isEmpty, "SegmentationModel needs at least one head")
         self.backbone = backbone
-        self.head = head
+        self.heads = heads
         blockAdapters = Array(repeating: nil, count: backbone.blocks.count)
     }
 
@@ -32,12 +43,30 @@ public final class SegmentationModel: Module {
         for (i, adapter) in blockAdapters.enumerated() { if let adapter { out.append(("adapters.\(i)", adapter)) } }
         if let expert { out.append(("expert", expert)) }
         if let neck { out.append(("neck", neck)) }
-        out.append(("head", head))
+        if heads.count == 1 { out.append(("head", head)) } else {
+            for (t, head) in heads.enumerated() { out.append(("heads.\(t)", head)) }
+        }
         if let auxHead { out.append(("aux_head", auxHead)) }
         return out
     }
 
     public var classes: Int { head.classes }
+
+    /// Classes of task `task`'s head.
+    public func classes(task: Int) -> Int {
+        guard heads.indices.contains(task) else { fatalError("SegmentationModel: task \(task), but the model has \(heads.count) heads") }
+        return heads[task].classes
+    }
+
+    /// The head of the task every sample of `context` belongs to (task 0 when no ids are given).
+    func taskHead(_ context: ForwardContext) -> SegmentationHead {
+        guard let first = context.taskIds.first else { return head }
+        guard context.taskIds.allSatisfy({ $0 == first }), heads.indices.contains(first) else {
+            // fatalError, not precondition: -O builds drop precondition messages.
+            fatalError("SegmentationModel: task ids \(context.taskIds) need one task in 0..<\(heads.count) per call (mixed batches go through loss)")
+        }
+        return heads[first]
+    }
 
     /// What the head reads: final-norm patch tokens, the taps, and the neck's pyramid if there is one.
     public func features(_ images: Tensor, context: ForwardContext) -> HeadInput {
@@ -75,6 +104,7 @@ public final class SegmentationModel: Module {
 
     /// images [B, 3, H, W] → logits [B, K, h', w'] at the head's stride (before upsampling).
     public func headLogits(_ images: Tensor, context: ForwardContext) -> Tensor {
+        let head = taskHead(context) // (a separate binding: calling the returned existential inline crashes swiftc 6.3 SILGen)
         let logits = head(features(images, context: context), context: context)
         context.record("logits_lowres", logits)
         return logits
@@ -88,17 +118,39 @@ public final class SegmentationModel: Module {
 
     /// Mean cross-entropy over non-ignored pixels (label 255 = ignore), plus `auxWeight` × the auxiliary
     /// head's cross-entropy in training mode. `logits` are the main head's, at the image size.
-    public func loss(_ images: Tensor, labels: [Int32], context: ForwardContext) throws -> (loss: Tensor, logits: Tensor) {
+    /// A batch mixing tasks (`context.taskIds`) sends each task's samples through that task's head; the loss
+    /// is then the mean over every non-ignored pixel of the batch, and `logits` is nil (class counts differ).
+    public func loss(_ images: Tensor, labels: [Int32], context: ForwardContext) throws -> (loss: Tensor, logits: Tensor?) {
         let input = features(images, context: context)
-        let lowRes = head(input, context: context)
-        context.record("logits_lowres", lowRes)
         let height = images.shape[2], width = images.shape[3]
-        let logits = lowRes.resizedBilinear(height: height, width: width)
-        var loss = try logits.crossEntropy(labels: labels, ignoreIndex: 255)
-        if isTraining, let auxHead, let neck {
-            let aux = auxHead(input.levels[neck.gridLevel], context: context).resizedBilinear(height: height, width: width)
-            loss = loss + auxWeight * (try aux.crossEntropy(labels: labels, ignoreIndex: 255))
+        let ids = context.taskIds
+        guard let first = ids.first, ids.contains(where: { $0 != first }) else {
+            let head = taskHead(context)
+            let lowRes = head(input, context: context)
+            context.record("logits_lowres", lowRes)
+            let logits = lowRes.resizedBilinear(height: height, width: width)
+            var loss = try logits.crossEntropy(labels: labels, ignoreIndex: 255)
+            if isTraining, let auxHead, let neck {
+                let aux = auxHead(input.levels[neck.gridLevel], context: context).resizedBilinear(height: height, width: width)
+                loss = loss + auxWeight * (try aux.crossEntropy(labels: labels, ignoreIndex: 255))
+            }
+            return (loss, logits)
         }
-        return (loss, logits)
+        precondition(ids.count == images.shape[0], "SegmentationModel.loss: \(ids.count) task ids for \(images.shape[0]) images")
+        let plane = height * width
+        let scored = labels.reduce(0) { $0 + ($1 == 255 ? 0 : 1) }
+        var total: Tensor? // (an all-ignored task adds 0, as crossEntropy does for an all-ignored batch)
+        for task in Array(Set(ids)).sorted() {
+            guard heads.indices.contains(task) else { fatalError("SegmentationModel.loss: task id \(task) but the model has \(heads.count) heads") }
+            let rows = ids.indices.filter { ids[$0] == task }
+            let taskLabels = rows.flatMap { labels[($0 * plane)..<(($0 + 1) * plane)] }
+            let taskScored = taskLabels.reduce(0) { $0 + ($1 == 255 ? 0 : 1) }
+            let head = heads[task]
+            let logits = head(input.selecting(rows: rows), context: context).resizedBilinear(height: height, width: width)
+            // Mean over this task's pixels, weighted by its share of the batch's scored pixels.
+            let part = try logits.crossEntropy(labels: taskLabels, ignoreIndex: 255) * (Float(taskScored) / Float(max(scored, 1)))
+            total = total.map { $0 + part } ?? part
+        }
+        return (total!, nil)
     }
 }

@@ -81,7 +81,8 @@ struct MHRFixture {
         let context = ForwardContext(taskIds: taskIds ?? self.taskIds)
         context.probe = { name, tensor in probed[name] = tensor.detached() }
         model.setTraining(true)
-        let (loss, logits) = try model.loss(images, labels: labels, context: context)
+        let (loss, logitsOrNil) = try model.loss(images, labels: labels, context: context)
+        let logits = logitsOrNil!
         return (loss, logits, probed)
     }
 }

@@ -78,7 +78,7 @@ public enum AdapterInjector {
         case .paca:
             PaCA.inject(settings.paca, into: model.backbone, generator: &generator)
         }
-        model.head.setTrainable(true)
+        for head in model.heads { head.setTrainable(true) }
         model.neck?.setTrainable(true)
         model.auxHead?.setTrainable(true)
         model.setTraining(model.isTraining) // new modules follow the model's train/eval mode

@@ -18,14 +18,18 @@ public enum ModelFiles {
     }
 
     /// The tensors an adapter checkpoint holds: trainable parameters, every buffer outside the backbone,
-    /// and the buffers of adapters plugged into the backbone's linears (PaCA's column indices).
+    /// and everything of the adapters plugged into the backbone's linears, frozen or not (PaCA's column
+    /// indices; an MHR inventory frozen for MHR-z): none of it is in the backbone's own weights file.
     public static func adapterTensors(_ model: SegmentationModel) -> [(String, Tensor)] {
-        var adapterBuffers = Set<String>()
+        var adapterParameters = Set<String>(), adapterBuffers = Set<String>()
         for (path, module) in model.backbone.namedModules() where module is LinearAdapter {
-            for (name, _) in module.namedBuffers(prefix: path.isEmpty ? "" : path + ".") { adapterBuffers.insert(name) }
+            let prefix = path.isEmpty ? "" : path + "."
+            for (name, _) in module.namedParameters(prefix: prefix) { adapterParameters.insert(name) }
+            for (name, _) in module.namedBuffers(prefix: prefix) { adapterBuffers.insert(name) }
         }
         let backboneBuffers = Set(model.backbone.namedBuffers().map(\.0)).subtracting(adapterBuffers)
-        return model.trainableParameters() + model.namedBuffers().filter { !backboneBuffers.contains($0.0) }
+        return model.namedParameters().filter { $0.1.requiresGrad || adapterParameters.contains($0.0) }
+            + model.namedBuffers().filter { !backboneBuffers.contains($0.0) }
     }
 
     /// Writes adapter_model.safetensors + adapter_config.json into `directory`; returns the weights' byte size.

@@ -86,3 +86,23 @@ public final class LinearHead: Module, SegmentationHead {
             .reshaped([b, classes, input.gridHeight, input.gridWidth])   // token n ↦ (n / w, n % w)
     }
 }
+
+extension HeadInput {
+    /// The same input for a subset of the batch (rows in the given order), differentiably: each run of
+    /// consecutive rows is one slice, and the runs are concatenated.
+    public func selecting(rows: [Int]) -> HeadInput {
+        precondition(!rows.isEmpty, "HeadInput.selecting: no rows")
+        func select(_ t: Tensor) -> Tensor {
+            if rows == Array(0..<t.shape[0]) { return t }
+            var runs: [Range<Int>] = []
+            for row in rows {
+                if let last = runs.last, last.upperBound == row { runs[runs.count - 1] = last.lowerBound..<(row + 1) }
+                else { runs.append(row..<(row + 1)) }
+            }
+            let parts = runs.map { t.slice(axis: 0, range: $0) }
+            return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
+        }
+        return HeadInput(tokens: select(tokens), gridHeight: gridHeight, gridWidth: gridWidth, taps: taps.map(select),
+                         images: images.map(select), levels: levels.map(select))
+    }
+}
