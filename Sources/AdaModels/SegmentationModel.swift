@@ -58,9 +58,10 @@ public final class SegmentationModel: Module {
         return heads[task].classes
     }
 
-    /// The head of the task every sample of `context` belongs to (task 0 when no ids are given).
+    /// The head of the task every sample of `context` belongs to (task 0 when no ids are given). A model
+    /// with one head shares it between all tasks (routing may still differ per task).
     func taskHead(_ context: ForwardContext) -> SegmentationHead {
-        guard let first = context.taskIds.first else { return head }
+        guard heads.count > 1, let first = context.taskIds.first else { return head }
         guard context.taskIds.allSatisfy({ $0 == first }), heads.indices.contains(first) else {
             // fatalError, not precondition: -O builds drop precondition messages.
             fatalError("SegmentationModel: task ids \(context.taskIds) need one task in 0..<\(heads.count) per call (mixed batches go through loss)")
@@ -124,7 +125,7 @@ public final class SegmentationModel: Module {
         let input = features(images, context: context)
         let height = images.shape[2], width = images.shape[3]
         let ids = context.taskIds
-        guard let first = ids.first, ids.contains(where: { $0 != first }) else {
+        guard heads.count > 1, let first = ids.first, ids.contains(where: { $0 != first }) else {
             let head = taskHead(context)
             let lowRes = head(input, context: context)
             context.record("logits_lowres", lowRes)

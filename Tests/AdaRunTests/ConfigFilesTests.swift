@@ -33,7 +33,7 @@ struct ConfigFilesTests {
     @Test(arguments: ConfigFilesTests.configNames)
     func loadsDecodesAndValidates(name: String) throws {
         let loaded = try Self.load(name) // _base_ → strict decoding (unknown keys throw) → validate()
-        #expect(try loaded.config.modelSpec().classes == loaded.config.data.dataset.classes.count)
+        #expect(try loaded.config.modelSpec().taskClasses == loaded.config.data.tasks.map(\.dataset.classes.count))
         // What a run saves as config.yaml decodes back to the same settings.
         #expect(try ConfigLoader.decode(yaml: loaded.resolvedYAML(), file: "resolved \(name)") == loaded.config)
     }
@@ -127,7 +127,7 @@ struct ConfigFilesTests {
                 .trimmingCharacters(in: .whitespaces) ?? ""
             guard cell.count > 2, cell.hasPrefix("`"), cell.hasSuffix("`") else { continue } // header, separator
             let key = String(cell.dropFirst().dropLast())
-            let sections = ["model", "adapter", "head", "neck", "data", "train", "eval", "output"]
+            let sections = ["model", "adapter", "head", "neck", "data", "train", "eval", "output", "init"]
             if sections.contains(where: { key.hasPrefix($0 + ".") }) { keys.append(key) }
         }
         return keys
@@ -164,5 +164,21 @@ struct ConfigFilesTests {
         #expect(missing.isEmpty, "keys missing from docs/config.md: \(missing.sorted())")
         #expect(documented.count == Set(documented).count, "keys documented twice")
         if unknown.isEmpty && missing.isEmpty { #expect(documented == resolved, "the tables are not in the resolved config's order") }
+    }
+
+    /// The EPFL adaptation family: the two MHR transfer configs and the LoRA baseline share data, schedule,
+    /// seed and backbone with each other, and the backbone (image size, seed, weights) with the multi-dataset
+    /// run they start from — the transfer refuses another backbone.
+    @Test func epflTransferFamilySharesDataScheduleAndBackbone() throws {
+        let baseline = try Self.load("epfl_mito_vit_small_lora.yaml").config
+        let multi = try Self.load("multi_camvid_isbi_vit_small_mhr.yaml").config
+        for (name, mode) in [("epfl_mito_from_multi_mhr_z.yaml", InitMode.mhrZ), ("epfl_mito_from_multi_mhr_mu.yaml", .mhrMu)] {
+            let c = try Self.load(name).config
+            #expect(c.initialization.mode == mode && c.initialization.from == "runs/multi_camvid_isbi_vit_small_mhr")
+            #expect(c.data == baseline.data && c.train == baseline.train && c.model == baseline.model && c.head == baseline.head)
+            #expect(c.adapter.mhr == multi.adapter.mhr, "\(name): the inventory shapes must match the source run's")
+        }
+        #expect(baseline.model == multi.model && baseline.train.seed == multi.train.seed)
+        #expect(multi.data.tasks.map(\.name) == ["camvid", "isbi"])
     }
 }

@@ -145,4 +145,60 @@ struct ConfigTests {
         #expect(load("adapter: {method: paca, paca: {rank: 500, targets: [fc2]}}") == "no error") // fc2 has 768 inputs
         #expect(load("adapter: {method: paca, paca: {rnak: 4}}").contains("did you mean 'rank'"))
     }
+
+    static let twoDatasets = """
+        model:
+          backbone: vit_tiny_patch16
+          image_size: [64, 64]
+        adapter: {method: mhr}
+        data:
+          pipeline: {crop: [64, 64]}
+          datasets:
+            - {name: street, root: /data/camvid, classes: [sky, road], weight: 3}
+            - name: em
+              root: /data/isbi
+              classes: [membrane, cell]
+              palette: [[255, 255, 0], [64, 64, 64]]
+              pipeline: {crop: [64, 64], scale: [512, 512], cat_max_ratio: 1.0}
+        """
+
+    @Test func severalDatasetsDecodeIntoTasksWithTheirOwnPipelines() throws {
+        let dir = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let loaded = try ConfigLoader.load(path: try write(Self.twoDatasets, "multi.yaml", in: dir))
+        let tasks = loaded.config.data.tasks
+        #expect(tasks.map(\.name) == ["street", "em"] && tasks.map(\.weight) == [3, 1])
+        #expect(tasks[0].pipeline == loaded.config.data.pipeline && tasks[1].pipeline.scale == [512, 512])
+        let spec = try loaded.config.modelSpec()
+        #expect(spec.tasks == [.init(name: "street", classes: 2), .init(name: "em", classes: 2)] && spec.taskClasses == [2, 2])
+        // The resolved YAML lists the datasets and reloads to the same settings.
+        let yaml = try loaded.resolvedYAML()
+        #expect(yaml.contains("datasets:") && !yaml.contains("\n  root:"), "\(yaml)")
+        #expect(try ConfigLoader.load(path: try write(yaml, "resolved.yaml", in: dir)).config == loaded.config)
+        // A single dataset is one task named after its folder.
+        #expect(try ConfigLoader.load(path: try write(Self.minimal, "one.yaml", in: dir)).config.data.tasks.map(\.name) == ["camvid"])
+    }
+
+    @Test func severalDatasetsAndInitAreValidated() throws {
+        let dir = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func load(_ text: String) -> String { errorText { _ = try ConfigLoader.load(path: try write(text, "v.yaml", in: dir)) } }
+        let multi = Self.twoDatasets
+        #expect(load(multi.replacingOccurrences(of: "name: em", with: "name: street")).contains("data.datasets[1].name: 'street' names two datasets"))
+        #expect(load(multi.replacingOccurrences(of: "weight: 3", with: "weight: 0")).contains("data.datasets[0].weight"))
+        #expect(load(multi.replacingOccurrences(of: "pipeline: {crop: [64, 64], scale", with: "pipeline: {crop: [32, 32], scale")).contains("data.datasets[1].pipeline.crop"))
+        #expect(load(multi.replacingOccurrences(of: "classes: [membrane, cell]", with: "classes: []")).contains("data.datasets[1]"))
+        #expect(load(multi.replacingOccurrences(of: "data:\n", with: "data:\n  root: /data/x\n")).contains("inside each entry"))
+        #expect(load(multi + "\nhead: {kind: upernet}\nneck: {kind: sta}").contains("neck.kind"))
+        #expect(load(multi.replacingOccurrences(of: "{name: street,", with: "{nmae: street,")).contains("did you mean 'name'"))
+        #expect(load(multi) == "no error")
+        #expect(load(Self.minimal + "\ninit: {mode: mhr_z, from: /runs/x}").contains("init.mode"))
+        #expect(load(Self.minimal + "\nadapter: {method: mhr}\ninit: {mode: mhr_mu}").contains("--init-from"))
+        #expect(load(Self.minimal + "\nadapter: {method: mhr}\ninit: {mode: mhr_z, from: /runs/x}") == "no error")
+        #expect(load(Self.minimal + "\ninit: {mode: mhr_zz}").contains("did you mean 'mhr_z'"))
+        // MHR-μ builds a LoRA of the MHR rank, alpha and targets.
+        let mu = try ConfigLoader.load(path: try write(Self.minimal + "\nadapter: {method: mhr, mhr: {rank: 3, alpha: 2, targets: [qkv, fc1]}}\ninit: {mode: mhr_mu, from: /r}", "mu.yaml", in: dir))
+        let lora = try mu.config.modelSpec().adapter
+        #expect(lora.method == .lora && lora.lora == LoRAConfig(rank: 3, alpha: 2, targets: [.qkv, .fc1]))
+    }
 }

@@ -8,7 +8,8 @@ import Foundation
 import Testing
 
 /// A tiny labelled dataset in the mmseg layout (random blocky masks, images whose colour follows the mask).
-func makeTinyDataset(in dir: URL, train: Int = 6, val: Int = 2, width: Int = 48, height: Int = 32, seed: UInt64 = 3) throws {
+func makeTinyDataset(in dir: URL, train: Int = 6, val: Int = 2, width: Int = 48, height: Int = 32, seed: UInt64 = 3,
+                     classes: Int = 3) throws {
     var rng = RandomGenerator(seed: seed)
     for (split, count) in [("train", train), ("val", val)] {
         for folder in ["images", "masks"] {
@@ -19,7 +20,7 @@ func makeTinyDataset(in dir: URL, train: Int = 6, val: Int = 2, width: Int = 48,
             var pixels = [UInt8](repeating: 0, count: width * height * 3)
             for y in 0..<height {
                 for x in 0..<width {
-                    let label = UInt8(((x / 12) + (y / 8) + i) % 3)
+                    let label = UInt8(((x / 12) + (y / 8) + i) % classes)
                     labels[y * width + x] = (x + y) % 17 == 0 ? 255 : label
                     for c in 0..<3 { pixels[(y * width + x) * 3 + c] = UInt8(clamping: Int(label) * 80 + c * 20 + rng.int(below: 30)) }
                 }

@@ -7,6 +7,8 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case invalid(location: String, path: String, reason: String)
     case unknownKey(location: String, path: String, suggestion: String?, known: [String])
     case badOverride(String)
+    /// A command-line option that does not fit the model or config (e.g. `--dataset`).
+    case badOption(option: String, reason: String)
     case several([ConfigError])
 
     public var description: String {
@@ -14,6 +16,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(file, reason): return "\(file): cannot read the config: \(reason)"
         case let .syntax(file, reason): return "\(file): not valid YAML: \(reason)"
         case let .invalid(location, path, reason): return "\(location): \(path): \(reason)"
+        case let .badOption(option, reason): return "\(option): \(reason)"
         case let .unknownKey(location, path, suggestion, known):
             var text = "\(location): unknown key '\(path)'"
             if let suggestion { text += " (did you mean '\(suggestion)'?)" }

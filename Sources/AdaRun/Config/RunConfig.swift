@@ -66,28 +66,6 @@ public struct ModelSection: Codable, Equatable, Sendable {
     }
 }
 
-/// `data:` — the dataset folder keys (DatasetConfig) plus the augmentation pipeline under `pipeline:`.
-public struct DataSection: Codable, Equatable, Sendable {
-    public var dataset = DatasetConfig(root: "", classes: [])
-    public var pipeline = PipelineConfig()
-
-    public init() {}
-
-    enum CodingKeys: String, CodingKey { case pipeline }
-
-    public init(from decoder: Decoder) throws {
-        dataset = try DatasetConfig(from: decoder)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        pipeline = try c.decodeIfPresent(PipelineConfig.self, forKey: .pipeline) ?? PipelineConfig()
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        try dataset.encode(to: encoder)
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(pipeline, forKey: .pipeline)
-    }
-}
-
 public enum OptimizerKind: String, Codable, Sendable, ConfigChoice { case adamw, sgd }
 public enum ScheduleKind: String, Codable, Sendable, ConfigChoice { case poly, cosine, constant }
 
@@ -203,6 +181,33 @@ public struct OutputSection: Codable, Equatable, Sendable {
     }
 }
 
+/// How `train --init-from RUN_DIR` starts a new run from another run's adapters (MHR's transfer to a new
+/// task). The source run's backbone must be the same; its heads are never copied (a new head is trained).
+public enum InitMode: String, Codable, Sendable, ConfigChoice {
+    /// Copy every adapter tensor the new model has (MHR: the skill inventories; routing restarts at one
+    /// row U(−1e-3, 1e-3)) and train them all.
+    case full
+    /// MHR-z: copy the inventories and freeze them; train only the new routing logits and the head.
+    case mhrZ = "mhr_z"
+    /// MHR-μ: collapse each inventory into one LoRA (A and B averaged over the skills separately) and
+    /// fine-tune that LoRA and the head: the run is a LoRA run (adapter.lora is derived from adapter.mhr).
+    case mhrMu = "mhr_mu"
+}
+
+public struct InitSection: Codable, Equatable, Sendable {
+    /// A run directory (or checkpoint folder) to start from; `train --init-from` sets it.
+    public var from: String? = nil
+    public var mode = InitMode.full
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        from = try c.decodeIfPresent(String.self, forKey: .from)
+        mode = try c.decodeIfPresent(InitMode.self, forKey: .mode) ?? .full
+    }
+}
+
 public struct RunConfig: Codable, Equatable, Sendable {
     public var model = ModelSection()
     public var adapter = AdapterSettings()
@@ -212,8 +217,12 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var train = TrainSection()
     public var eval = EvalSection()
     public var output = OutputSection()
+    /// `init:` (a keyword in Swift, hence the property name).
+    public var initialization = InitSection()
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case model, adapter, head, neck, data, train, eval, output, initialization = "init" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -225,6 +234,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         train = try c.decodeIfPresent(TrainSection.self, forKey: .train) ?? TrainSection()
         eval = try c.decodeIfPresent(EvalSection.self, forKey: .eval) ?? EvalSection()
         output = try c.decodeIfPresent(OutputSection.self, forKey: .output) ?? OutputSection()
+        initialization = try c.decodeIfPresent(InitSection.self, forKey: .initialization) ?? InitSection()
     }
 
     func validateMethod() throws {
@@ -273,9 +283,18 @@ public struct RunConfig: Codable, Equatable, Sendable {
         }
     }
 
-    /// The model structure this config builds.
+    /// The model structure this config builds: one head per dataset; MHR-μ initialisation makes it a LoRA run.
     public func modelSpec() throws -> ModelSpec {
-        ModelSpec(backbone: try model.vitConfig(), classes: data.dataset.classes.count, head: head, neck: neck, adapter: adapter)
+        let tasks = data.tasks
+        var adapter = adapter
+        if initialization.mode == .mhrMu {
+            let m = adapter.mhr
+            adapter.method = .lora
+            adapter.lora = LoRAConfig(rank: m.rank, alpha: m.alpha, dropout: 0, targets: m.targets)
+        }
+        return ModelSpec(backbone: try model.vitConfig(), classes: tasks[0].dataset.classes.count, head: head, neck: neck,
+                         adapter: adapter,
+                         tasks: tasks.count > 1 ? tasks.map { .init(name: $0.name, classes: $0.dataset.classes.count) } : [])
     }
 
     /// Checks that go beyond types (ranges, consistency).
@@ -297,21 +316,28 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if eval.crop.count != 2 || eval.stride.count != 2 || !(eval.crop + eval.stride).allSatisfy({ $0 >= 1 }) {
             throw ConfigError.invalid(location: "eval", path: "eval.crop", reason: "crop and stride must be [h, w] with values ≥ 1, got \(eval.crop) and \(eval.stride)")
         }
-        _ = try model.vitConfig()
-        do { try data.dataset.validate() } catch {
-            throw ConfigError.invalid(location: "data", path: "data", reason: "\(error)")
-        }
-        if let problem = data.pipeline.validationProblem() {
-            throw ConfigError.invalid(location: "data", path: "data.pipeline", reason: problem)
-        }
+        try data.validate(imageSize: model.imageSize)
         let patch = try model.vitConfig().patchSize
         if model.imageSize.contains(where: { $0 % patch != 0 }) {
             throw ConfigError.invalid(location: "model", path: "model.image_size",
                                       reason: "\(model.imageSize) is not a multiple of the patch size \(patch) (the token grid would drop pixels)")
         }
-        if data.pipeline.crop != model.imageSize {
-            throw ConfigError.invalid(location: "data", path: "data.pipeline.crop",
-                                      reason: "the training crop \(data.pipeline.crop) must equal model.image_size \(model.imageSize) (the position-embedding grid)")
+        if data.datasets.count > 1 && neck.kind != .none {
+            // Each dataset's samples form a sub-batch for its head, often of one sample: too few for BatchNorm.
+            throw ConfigError.invalid(location: "neck", path: "neck.kind",
+                                      reason: "several datasets (one head each) need neck.kind none and a linear head for now, got \(neck.kind.rawValue)")
+        }
+        if data.datasets.count > 1 && head.kind == .setrNaive {
+            throw ConfigError.invalid(location: "head", path: "head.kind",
+                                      reason: "several datasets need head.kind linear for now (setr_naive's BatchNorm sees per-dataset sub-batches, often of one sample)")
+        }
+        if initialization.mode != .full && adapter.method != .mhr {
+            throw ConfigError.invalid(location: "init", path: "init.mode",
+                                      reason: "\(initialization.mode.rawValue) adapts an MHR run: it needs adapter.method mhr, got \(adapter.method.rawValue)")
+        }
+        if initialization.mode != .full && initialization.from == nil {
+            throw ConfigError.invalid(location: "init", path: "init.from",
+                                      reason: "init.mode \(initialization.mode.rawValue) starts from a trained run: pass --init-from RUN_DIR (or set init.from)")
         }
     }
 }

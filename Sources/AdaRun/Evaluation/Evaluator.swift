@@ -54,7 +54,7 @@ public struct Evaluator {
                     progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> EvaluationResult {
         let total = min(source.count, limit ?? source.count)
         precondition(total >= 0, "Evaluator.run: limit \(limit ?? 0) is negative")
-        var confusion = ConfusionMatrix(classes: inference.model.classes, ignoreIndex: ignoreIndex)
+        var confusion = ConfusionMatrix(classes: inference.model.classes(task: inference.options.taskId ?? 0), ignoreIndex: ignoreIndex)
         var inferenceSeconds = 0.0
         let start = Stopwatch.now()
         for index in 0..<total {

@@ -197,7 +197,7 @@ public struct Inference {
     private func slide(_ image: Tensor, windows: SlideWindows) -> Tensor {
         let height = image.shape[2], width = image.shape[3]
         let boxes = windows.boxes(height: height, width: width)
-        let classes = model.classes, plane = height * width
+        let classes = model.classes(task: options.taskId ?? 0), plane = height * width
         let sum = Tensor.zeros([classes, height, width])
         var windowCount = [Float](repeating: 0, count: plane)
         for box in boxes {

@@ -4,10 +4,21 @@ import AdaModels
 import Foundation
 
 public struct EvalReport {
-    public var result: EvaluationResult
-    public var classNames: [String]
-    public var jsonPath: String?
+    /// One entry per evaluated dataset (several for a multi-dataset model), in task order.
+    public var datasets: [DatasetEvaluation]
     public var text: String
+
+    public struct DatasetEvaluation {
+        public var name: String
+        public var result: EvaluationResult
+        public var classNames: [String]
+        public var jsonPath: String?
+    }
+
+    /// The first (for a single-dataset model, the only) dataset's result.
+    public var result: EvaluationResult { datasets[0].result }
+    public var classNames: [String] { datasets[0].classNames }
+    public var jsonPath: String? { datasets[0].jsonPath }
 }
 
 public enum EvalJob {
@@ -24,33 +35,67 @@ public enum EvalJob {
         return InferenceOptions(mode: mode, flip: flip ?? eval.flip)
     }
 
+    /// Evaluates every dataset of the model's config (or only `dataset`, by name) on `split` (default:
+    /// eval.split, else each dataset's val split). `dataRoot` replaces the dataset folder (one dataset only).
+    /// JSON: `jsonOut` for one dataset; with several, one file per dataset (`val.json` → `val.<name>.json`).
     public static func run(_ loaded: LoadedModel, dataRoot: String?, split: String?, mode: EvalMode?, flip: Bool?,
-                           jsonOut: String?, progress: ((Int, Int) -> Void)? = nil) throws -> EvalReport {
+                           jsonOut: String?, dataset: String? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> EvalReport {
         guard var config = loaded.config else {
             throw ConfigError.unreadable(file: "--config", reason: "evaluation needs the dataset settings: pass --config")
         }
-        if let dataRoot { config.data.dataset.root = dataRoot }
         if let mode { config.eval.mode = mode }
-        let dataset = config.data.dataset
-        guard dataset.classes.count == loaded.spec.classes else {
-            throw ConfigError.invalid(location: "data", path: "data.classes",
-                                      reason: "\(dataset.classes.count) classes, but the checkpoint was trained for \(loaded.spec.classes)")
+        var tasks = Array(config.data.tasks.enumerated())
+        guard tasks.count == loaded.spec.taskClasses.count else {
+            throw ConfigError.invalid(location: "data", path: "data.datasets",
+                                      reason: "\(tasks.count) datasets, but the checkpoint has \(loaded.spec.taskClasses.count) heads")
         }
-        let splitName = split ?? config.eval.split ?? dataset.valSplit
-        let (source, index) = try SegmentationDataset.index(dataset, split: splitName)
-        let inference = Inference(model: loaded.model, options: try inferenceOptions(config.eval, flip: flip))
-        let result = try Evaluator(inference: inference, transforms: config.data.pipeline.testTransforms()).run(on: source, progress: progress)
-        var text = "\(loaded.description) on \(index.imageFolder) (\(result.images) images, \(config.eval.mode.rawValue)"
-            + "\((flip ?? config.eval.flip) ? " + flip" : ""), \(String(format: "%.2f", result.imagesPerSecond)) images/s)\n"
-        text += result.confusion.table(classNames: dataset.classes)
-        var written: String?
-        if let jsonOut {
-            let url = URL(fileURLWithPath: jsonOut)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try result.confusion.json(classNames: dataset.classes).jsonData().write(to: url, options: .atomic)
-            written = jsonOut
-            text += "\nmetrics written to \(jsonOut)"
+        if let dataset {
+            guard let chosen = tasks.first(where: { $0.element.name == dataset }) else {
+                throw ConfigError.badOption(option: "--dataset", reason: "no dataset '\(dataset)' (this model has: \(tasks.map(\.element.name).joined(separator: ", ")))")
+            }
+            tasks = [chosen]
         }
-        return EvalReport(result: result, classNames: dataset.classes, jsonPath: written, text: text)
+        if let dataRoot {
+            guard tasks.count == 1 else {
+                throw ConfigError.badOption(option: "--data", reason: "the model has \(tasks.count) datasets: name the one --data replaces with --dataset NAME")
+            }
+            tasks[0].element.dataset.root = dataRoot
+        }
+        let options = try inferenceOptions(config.eval, flip: flip)
+        var reports: [EvalReport.DatasetEvaluation] = []
+        var text = ""
+        for (taskIndex, task) in tasks {
+            let classes = loaded.spec.taskClasses[taskIndex]
+            guard task.dataset.classes.count == classes else {
+                throw ConfigError.invalid(location: "data", path: "data.classes",
+                                          reason: "\(task.name): \(task.dataset.classes.count) classes, but the checkpoint's head was trained for \(classes)")
+            }
+            let splitName = split ?? config.eval.split ?? task.dataset.valSplit
+            let (source, index) = try SegmentationDataset.index(task.dataset, split: splitName)
+            var taskOptions = options
+            taskOptions.taskId = loaded.spec.taskClasses.count > 1 ? taskIndex : nil
+            let inference = Inference(model: loaded.model, options: taskOptions)
+            let result = try Evaluator(inference: inference, transforms: task.pipeline.testTransforms()).run(on: source, progress: progress)
+            if !text.isEmpty { text += "\n\n" }
+            text += "\(loaded.description)\(tasks.count > 1 || loaded.spec.taskClasses.count > 1 ? " [\(task.name)]" : "") on \(index.imageFolder) (\(result.images) images, \(config.eval.mode.rawValue)"
+                + "\((flip ?? config.eval.flip) ? " + flip" : ""), \(String(format: "%.2f", result.imagesPerSecond)) images/s)\n"
+            text += result.confusion.table(classNames: task.dataset.classes)
+            var written: String?
+            if let jsonOut {
+                let path = loaded.spec.taskClasses.count > 1 ? (jsonOut as NSString).deletingPathExtension + ".\(task.name).json" : jsonOut
+                let url = URL(fileURLWithPath: path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try result.confusion.json(classNames: task.dataset.classes).jsonData().write(to: url, options: .atomic)
+                written = path
+                text += "\nmetrics written to \(path)"
+            }
+            reports.append(.init(name: task.name, result: result, classNames: task.dataset.classes, jsonPath: written))
+        }
+        if reports.count > 1 {
+            let mious = reports.map { 100 * $0.result.metrics.meanIoU }
+            text += "\n\nmIoU per dataset: " + zip(reports, mious).map { String(format: "%@ %.2f", $0.name, $1) }.joined(separator: " · ")
+                + String(format: " · mean %.2f", mious.reduce(0, +) / Double(mious.count))
+        }
+        return EvalReport(datasets: reports, text: text)
     }
 }

@@ -11,6 +11,8 @@ public struct PredictOptions {
     public var saveProbabilities = false
     public var mode: EvalMode? = nil
     public var flip: Bool? = nil
+    /// Multi-dataset models: the task (by dataset name) to predict for.
+    public var dataset: String? = nil
     public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
 }
 
@@ -30,13 +32,16 @@ public enum PredictJob {
     public static func run(_ loaded: LoadedModel, images: [String], options: PredictOptions,
                            progress: ((Int, Int, String) -> Void)? = nil) throws -> [String] {
         let config = loaded.config
-        let classes = loaded.spec.classes
-        let palette = config?.data.dataset.resolvedPalette ?? DatasetConfig.defaultPalette(count: classes)
-        let names = config?.data.dataset.classes ?? (0..<classes).map { "class\($0)" }
+        let (taskId, task) = try chooseTask(loaded, name: options.dataset)
+        let classes = loaded.spec.taskClasses[taskId ?? 0]
+        let palette = task?.dataset.resolvedPalette ?? DatasetConfig.defaultPalette(count: classes)
+        let names = task?.dataset.classes ?? (0..<classes).map { "class\($0)" }
         var eval = config?.eval ?? EvalSection()
         if let mode = options.mode { eval.mode = mode }
-        let inference = Inference(model: loaded.model, options: try EvalJob.inferenceOptions(eval, flip: options.flip))
-        let transforms = (config?.data.pipeline ?? PipelineConfig()).testTransforms()
+        var inferenceOptions = try EvalJob.inferenceOptions(eval, flip: options.flip)
+        inferenceOptions.taskId = taskId
+        let inference = Inference(model: loaded.model, options: inferenceOptions)
+        let transforms = (task?.pipeline ?? PipelineConfig()).testTransforms()
         let writer = PredictionWriter(outputDirectory: options.outputDirectory, palette: palette, classNames: names)
         let files = try imageFiles(images)
         let source = SegmentationDataset(images: files)
@@ -54,5 +59,25 @@ public enum PredictJob {
             progress?(i + 1, source.count, files[i])
         }
         return written
+    }
+
+    /// The task to predict for: nil id for a single-task model; a multi-task model needs `--dataset NAME`.
+    static func chooseTask(_ loaded: LoadedModel, name: String?) throws -> (id: Int?, task: TaskData?) {
+        let tasks = loaded.config?.data.tasks
+        let heads = loaded.spec.tasks
+        guard !heads.isEmpty else {
+            if let name, let only = tasks?.first?.name, name != only {
+                throw ConfigError.badOption(option: "--dataset", reason: "the model has one dataset ('\(only)'), not '\(name)'")
+            }
+            return (nil, tasks?.first)
+        }
+        let known = heads.map(\.name).joined(separator: ", ")
+        guard let name else {
+            throw ConfigError.badOption(option: "--dataset", reason: "the model has one head per dataset (\(known)): choose one with --dataset NAME")
+        }
+        guard let id = loaded.spec.taskIndex(named: name) else {
+            throw ConfigError.badOption(option: "--dataset", reason: "no dataset '\(name)' (this model has: \(known))")
+        }
+        return (id, tasks?.first { $0.name == name })
     }
 }

@@ -36,18 +36,31 @@ public enum TrainJob {
 }
 
 enum Validation {
-    /// Validation on the config's val split with its eval settings; nil when the split does not exist.
+    /// Validation on each dataset's val split with the eval settings; nil when no val split exists. Several
+    /// datasets report each one's mIoU and their mean (which picks the best checkpoint).
     static func make(_ config: RunConfig) throws -> ((SegmentationModel) throws -> ValidationResult)? {
-        let dataset = config.data.dataset
-        guard FileManager.default.fileExists(atPath: dataset.imageFolder(split: dataset.valSplit)) else { return nil }
-        let (valSet, _) = try SegmentationDataset.index(dataset, split: dataset.valSplit)
+        let tasks = config.data.tasks
+        var checks: [(index: Int, task: TaskData, source: SegmentationDataset)] = []
+        for (index, task) in tasks.enumerated() {
+            guard FileManager.default.fileExists(atPath: task.dataset.imageFolder(split: task.dataset.valSplit)) else { continue }
+            checks.append((index, task, try SegmentationDataset.index(task.dataset, split: task.dataset.valSplit).0))
+        }
+        guard !checks.isEmpty else { return nil }
         let options = try EvalJob.inferenceOptions(config.eval)
-        let transforms = config.data.pipeline.testTransforms()
+        let multi = tasks.count > 1
         return { model in
-            let result = try Evaluator(inference: Inference(model: model, options: options), transforms: transforms).run(on: valSet)
-            let m = result.metrics
-            return ValidationResult(mIoU: 100 * m.meanIoU, mAcc: 100 * m.meanAccuracy, aAcc: 100 * m.pixelAccuracy,
-                                    table: result.confusion.table(classNames: dataset.classes))
+            var results: [(String, SegmentationMetrics, String)] = []
+            for check in checks {
+                var taskOptions = options
+                taskOptions.taskId = multi ? check.index : nil
+                let result = try Evaluator(inference: Inference(model: model, options: taskOptions),
+                                           transforms: check.task.pipeline.testTransforms()).run(on: check.source)
+                results.append((check.task.name, result.metrics, result.confusion.table(classNames: check.task.dataset.classes)))
+            }
+            func mean(_ value: (SegmentationMetrics) -> Double) -> Double { 100 * results.map { value($0.1) }.reduce(0, +) / Double(results.count) }
+            let table = multi ? results.map { "[\($0.0)] mIoU \(String(format: "%.2f", 100 * $0.1.meanIoU))\n\($0.2)" }.joined(separator: "\n") : results[0].2
+            return ValidationResult(mIoU: mean(\.meanIoU), mAcc: mean(\.meanAccuracy), aAcc: mean(\.pixelAccuracy), table: table,
+                                    perDataset: multi ? Dictionary(uniqueKeysWithValues: results.map { ($0.0, 100 * $0.1.meanIoU) }) : nil)
         }
     }
 }

@@ -13,9 +13,12 @@ public struct LogRecord: Codable, Equatable, Sendable {
     public var mIoU: Double? = nil
     public var mAcc: Double? = nil
     public var aAcc: Double? = nil
+    /// Multi-dataset validation: mIoU of each dataset (`miou` is their mean).
+    public var perDataset: [String: Double]? = nil
 
     enum CodingKeys: String, CodingKey {
         case kind, iteration, loss, lr, imagesPerSecond = "images_per_s", gradNorm = "grad_norm", mIoU = "miou", mAcc = "macc", aAcc = "aacc"
+        case perDataset = "miou_per_dataset"
     }
 }
 

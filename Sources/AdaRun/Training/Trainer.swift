@@ -10,11 +10,14 @@ import AdaTensor
 import Foundation
 
 public struct ValidationResult: Sendable {
+    /// Of a multi-dataset run: the mean over its datasets (which picks the best checkpoint).
     public var mIoU: Double, mAcc: Double, aAcc: Double
     /// Per-class table for the log.
     public var table: String
-    public init(mIoU: Double, mAcc: Double, aAcc: Double, table: String) {
-        self.mIoU = mIoU; self.mAcc = mAcc; self.aAcc = aAcc; self.table = table
+    /// Multi-dataset runs: each dataset's mIoU by name.
+    public var perDataset: [String: Double]?
+    public init(mIoU: Double, mAcc: Double, aAcc: Double, table: String, perDataset: [String: Double]? = nil) {
+        self.mIoU = mIoU; self.mAcc = mAcc; self.aAcc = aAcc; self.table = table; self.perDataset = perDataset
     }
 }
 
@@ -95,6 +98,11 @@ public final class Trainer {
                 ("Pretrained weights") to download a timm model.safetensors and set model.pretrained.
                 """)
         }
+        if !resume, let source = config.initialization.from {
+            progress.message(try RunInitialization.copyAdapters(from: source, mode: config.initialization.mode, into: model,
+                                                                method: spec.adapter.method))
+        }
+        RunInitialization.freeze(for: config.initialization.mode, model)
         let trainable = model.trainableParameters()
         progress.message("model: \(config.model.backbone) + \(spec.adapter.method.rawValue) + \(spec.head.kind.rawValue) head, "
                          + "\(model.parameterCount(trainableOnly: true).formatted()) trainable of \(model.parameterCount().formatted()) parameters")
@@ -105,9 +113,20 @@ public final class Trainer {
         let optimizer = ParameterGroups.optimizer(for: train, parameters: trainable, routing: routing)
         let schedule = LearningRateSchedule(train: train)
 
-        // Data
-        let (trainSet, trainReport) = try SegmentationDataset.index(config.data.dataset, split: config.data.dataset.trainSplit)
-        progress.message("data: \(trainReport.description.split(separator: "\n").first ?? "")")
+        // Data: one dataset, or several mixed by weight with a task id per sample
+        let tasks = config.data.tasks
+        var sources: [any SampleSource] = []
+        for task in tasks {
+            let (set, report) = try SegmentationDataset.index(task.dataset, split: task.dataset.trainSplit)
+            progress.message("data\(tasks.count > 1 ? " [\(task.name)]" : ""): \(report.description.split(separator: "\n").first ?? "")")
+            sources.append(set)
+        }
+        let trainSet: any SampleSource = tasks.count == 1 ? sources[0] : MixedSource(sources: sources, weights: tasks.map(\.weight))
+        let transforms: [any Transform] = tasks.count == 1 ? tasks[0].pipeline.trainTransforms()
+            : [PerTaskTransforms(tasks.map { $0.pipeline.trainTransforms() })]
+        if let mixed = trainSet as? MixedSource {
+            progress.message("mixing: " + zip(tasks, mixed.slots).map { "\($0.name) \($1)" }.joined(separator: ", ") + " samples per epoch")
+        }
 
         // Everything the run needs exists: only now does the directory become a run.
         try fm.createDirectory(at: run, withIntermediateDirectories: true)
@@ -138,7 +157,7 @@ public final class Trainer {
         let log = try MetricsLog(url: run.appendingPathComponent("metrics.jsonl"), keepThrough: resume ? state.iteration : nil)
         if !resume && !log.records.isEmpty { throw TrainingError.runDirectoryInUse(runDirectory) }
 
-        let loader = DataLoader(source: trainSet, transforms: config.data.pipeline.trainTransforms(), batchSize: train.batchSize,
+        let loader = DataLoader(source: trainSet, transforms: transforms, batchSize: train.batchSize,
                                 shuffle: true, dropLast: true, seed: UInt64(train.seed), workers: train.workers ?? Runtime.threads,
                                 startEpoch: state.loaderEpoch, startIndex: state.loaderIndex)
         defer { loader.stop() }
@@ -154,6 +173,7 @@ public final class Trainer {
             var stepLoss = 0.0
             for _ in 0..<train.accumulate {
                 let batch = try loader.next()
+                if tasks.count > 1 { context.taskIds = batch.tasks }
                 let (loss, _) = try model.loss(batch.images, labels: batch.labels, context: context)
                 let value = loss.item
                 guard value.isFinite else {
@@ -189,7 +209,8 @@ public final class Trainer {
                 model.setTraining(false)
                 let result = try validator(model)
                 model.setTraining(true)
-                try log.append(LogRecord(kind: "val", iteration: state.iteration, mIoU: result.mIoU, mAcc: result.mAcc, aAcc: result.aAcc))
+                try log.append(LogRecord(kind: "val", iteration: state.iteration, mIoU: result.mIoU, mAcc: result.mAcc, aAcc: result.aAcc,
+                                         perDataset: result.perDataset))
                 if state.bestMIoU.map({ result.mIoU > $0 }) ?? true {
                     state.bestMIoU = result.mIoU
                     state.bestIteration = state.iteration

@@ -11,8 +11,11 @@ extension AdaRouteCommand {
 
 
 
-        @Option(help: "Dataset root (overrides data.root).")
+        @Option(help: "Dataset root (overrides data.root; with several datasets, of the one --dataset names).")
         var data: String?
+
+        @Option(help: "Multi-dataset models: evaluate only this dataset (default: all of them).")
+        var dataset: String?
 
         @Option(help: "Split folder name (default: eval.split, else data.val_split).")
         var split: String?
@@ -41,11 +44,11 @@ extension AdaRouteCommand {
                 var jsonOut = json
                 let isRun = FileManager.default.fileExists(atPath: model.checkpoint + "/config.yaml")
                 if jsonOut == nil && isRun {
-                    let splitName = split ?? loaded.config?.eval.split ?? loaded.config?.data.dataset.valSplit ?? "val"
+                    let splitName = split ?? loaded.config?.eval.split ?? loaded.config?.data.tasks.first?.dataset.valSplit ?? "val"
                     jsonOut = model.checkpoint + "/eval/\(splitName).json"
                 }
                 let report = try EvalJob.run(loaded, dataRoot: data, split: split, mode: evalMode, flip: flip ? true : nil,
-                                             jsonOut: jsonOut) { done, total in
+                                             jsonOut: jsonOut, dataset: dataset) { done, total in
                     if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[2Kevaluating \(done)/\(total)".utf8)) }
                 }
                 if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }

@@ -29,6 +29,9 @@ extension AdaRouteCommand {
         @Flag(help: "Horizontal-flip test-time augmentation.")
         var flip = false
 
+        @Option(help: "Multi-dataset models: the dataset (task) whose head, classes and palette to use.")
+        var dataset: String?
+
 
         func validate() throws {
             if images.isEmpty { throw ValidationError("give at least one image or folder") }
@@ -44,6 +47,7 @@ extension AdaRouteCommand {
                 options.saveProbabilities = saveProbs
                 options.mode = mode.flatMap(EvalMode.init(rawValue:))
                 options.flip = flip ? true : nil
+                options.dataset = dataset
                 let start = Date()
                 let written = try PredictJob.run(loaded, images: images, options: options) { done, total, file in
                     if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r\u{1B}[2K\(done)/\(total) \(file)".utf8)) }

@@ -17,6 +17,9 @@ extension AdaRouteCommand {
         @Option(name: .customLong("set"), help: "Override a config key, e.g. --set train.lr=3e-4 (repeatable).")
         var overrides: [String] = []
 
+        @Option(name: .customLong("init-from"), help: "Start from this run's adapters (sets init.from; init.mode chooses full, mhr_z or mhr_mu).")
+        var initFrom: String?
+
         @Option(help: "Run directory (overrides output.dir).")
         var output: String?
 
@@ -25,7 +28,11 @@ extension AdaRouteCommand {
 
         func run() throws {
             do {
-                let overrides = self.overrides + (threads.map { ["train.threads=\($0)"] } ?? [])
+                var overrides = self.overrides + (threads.map { ["train.threads=\($0)"] } ?? [])
+                if let initFrom {
+                    guard resume == nil else { throw ValidationError("--init-from starts a new run; --resume continues one (it already holds its weights)") }
+                    overrides.append("init.from=\(initFrom)")
+                }
                 let summary: TrainingSummary
                 if let resume {
                     let loaded = try ConfigLoader.load(path: URL(fileURLWithPath: resume).appendingPathComponent("config.yaml").path, overrides: overrides)
