@@ -64,6 +64,18 @@ struct EndToEndTests {
         let fromExport = try ModelLoading.load(checkpoint: exported, config: run + "/config.yaml")
         let again = try EvalJob.run(fromExport, dataRoot: nil, split: nil, mode: nil, flip: nil, jsonOut: nil)
         #expect(again.result.confusion == report.result.confusion)
+        // `export` carries the run's configuration: eval and predict on the file alone use its classes,
+        // palette and test pipeline, so they agree with the run directory.
+        let standalone = dir.appendingPathComponent("standalone.safetensors").path
+        try ExportJob.run(try ModelLoading.load(checkpoint: run, config: nil), merge: true, to: standalone)
+        let alone = try ModelLoading.load(checkpoint: standalone, config: nil)
+        #expect(alone.config?.data == loaded.config?.data && alone.config?.eval == loaded.config?.eval)
+        #expect(try EvalJob.run(alone, dataRoot: nil, split: nil, mode: nil, flip: nil, jsonOut: nil).result.confusion == report.result.confusion)
+        var aloneOptions = PredictOptions(outputDirectory: dir.appendingPathComponent("pred-alone").path)
+        aloneOptions.overlay = true
+        for (a, b) in zip(try PredictJob.run(alone, images: Array(images), options: aloneOptions), masks) {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: a)) == Data(contentsOf: URL(fileURLWithPath: b)), "\(a) differs from \(b)")
+        }
     }
 
     @Test func badInputsGiveClearErrors() throws {

@@ -12,9 +12,9 @@ public enum ModelFiles {
     public static let adapterWeights = "adapter_model.safetensors"
     public static let adapterConfig = "adapter_config.json"
 
-    /// Writes the whole model (float32) to `path`.
-    public static func exportFull(_ model: SegmentationModel, spec: ModelSpec, to path: String) throws {
-        try model.save(to: path, metadata: ["format": "pt", "adaroute_spec": try encode(spec)])
+    /// Writes the whole model (float32) to `path`, with `metadata` beside the structure.
+    public static func exportFull(_ model: SegmentationModel, spec: ModelSpec, to path: String, metadata: [String: String] = [:]) throws {
+        try model.save(to: path, metadata: metadata.merging(["format": "pt", "adaroute_spec": try encode(spec)]) { _, new in new })
     }
 
     /// The tensors an adapter checkpoint holds: trainable parameters, every buffer outside the backbone,

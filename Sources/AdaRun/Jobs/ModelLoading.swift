@@ -19,6 +19,9 @@ public struct LoadedModel {
 }
 
 public enum ModelLoading {
+    /// Metadata key of the resolved run configuration in a full export.
+    public static let configMetadataKey = "adaroute_config"
+
     /// - merge: fold LoRA and PaCA into the frozen weights (inference); false keeps the trained structure (export).
     public static func load(checkpoint: String, config configPath: String?, overrides: [String] = [], which: String? = nil,
                             merge: Bool = true) throws -> LoadedModel {
@@ -36,7 +39,11 @@ public enum ModelLoading {
             guard report.missing.isEmpty else {
                 throw CheckpointError.corrupt(file: checkpoint, reason: "missing \(report.missing.count) tensors, e.g. \(report.missing.prefix(3).joined(separator: ", "))")
             }
-            let config = try configPath.map { try ConfigLoader.load(path: $0, overrides: overrides).config }
+            // --config wins; else the configuration the export carries (classes, palette, test pipeline).
+            var config = try configPath.map { try ConfigLoader.load(path: $0, overrides: overrides).config }
+            if config == nil, let yaml = file.metadata[configMetadataKey] {
+                config = try ConfigLoader.decode(yaml: yaml, file: "\(checkpoint) (\(configMetadataKey))")
+            }
             return LoadedModel(model: model, spec: spec, config: config, description: "full model \(checkpoint)")
         }
         let runConfig = URL(fileURLWithPath: checkpoint).appendingPathComponent("config.yaml").path

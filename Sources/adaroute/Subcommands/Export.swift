@@ -9,7 +9,7 @@ extension AdaRouteCommand {
 
         static let configuration = CommandConfiguration(
             abstract: "Write a whole model (backbone + adapters + head) as one safetensors file in the reference naming.",
-            discussion: "Names: timm's for the ViT, adapters.{i}.*, expert.*, head.* — a PyTorch user loads it by name. The structure is stored in the file's metadata, so `adaroute eval/predict --checkpoint FILE` accept it.")
+            discussion: "Names: timm's for the ViT, adapters.{i}.*, expert.*, head.* — a PyTorch user loads it by name. The structure and the run's configuration are stored in the file's metadata, so `adaroute eval/predict --checkpoint FILE` accept it alone.")
 
 
 
@@ -23,14 +23,7 @@ extension AdaRouteCommand {
         func run() throws {
             do {
                 let loaded = try model.load(merge: merge)
-                var spec = loaded.spec
-                // PaCA always exports merged: its trained columns live in the weights, no adapter is left.
-                if spec.adapter.method == .paca { _ = PaCA.merge(loaded.model.backbone) }
-                if (merge && spec.adapter.method == .lora) || spec.adapter.method == .paca {
-                    spec.adapter.method = .linear // nothing left to inject on rebuild
-                }
-                try ModelFiles.exportFull(loaded.model, spec: spec, to: out)
-                let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+                let size = try ExportJob.run(loaded, merge: merge, to: out)
                 print("wrote \(out): \(loaded.model.stateDict().count) tensors, \(loaded.model.parameterCount().formatted()) parameters, \(String(format: "%.1f", Double(size) / 1_048_576)) MiB")
             } catch {
                 FileHandle.standardError.write(Data("adaroute export: \(error)\n".utf8))
