@@ -117,11 +117,13 @@ public final class SegmentationModel: Module {
         return low.resizedBilinear(height: images.shape[2], width: images.shape[3])
     }
 
-    /// Mean cross-entropy over non-ignored pixels (label 255 = ignore), plus `auxWeight` × the auxiliary
-    /// head's cross-entropy in training mode. `logits` are the main head's, at the image size.
+    /// Mean cross-entropy over non-ignored pixels (label 255 = ignore) of the main head's logits upsampled to
+    /// the image size, plus `auxWeight` × the auxiliary head's in training mode. The upsampling is fused into
+    /// the loss (`upsampledCrossEntropy`): full-resolution logits are never stored. `headLogits` are the main
+    /// head's logits at its own stride (`resizedBilinear` them to the image size to look at them).
     /// A batch mixing tasks (`context.taskIds`) sends each task's samples through that task's head; the loss
-    /// is then the mean over every non-ignored pixel of the batch, and `logits` is nil (class counts differ).
-    public func loss(_ images: Tensor, labels: [Int32], context: ForwardContext) throws -> (loss: Tensor, logits: Tensor?) {
+    /// is then the mean over every non-ignored pixel of the batch, and `headLogits` is nil (class counts differ).
+    public func loss(_ images: Tensor, labels: [Int32], context: ForwardContext) throws -> (loss: Tensor, headLogits: Tensor?) {
         let input = features(images, context: context)
         let height = images.shape[2], width = images.shape[3]
         let ids = context.taskIds
@@ -129,13 +131,12 @@ public final class SegmentationModel: Module {
             let head = taskHead(context)
             let lowRes = head(input, context: context)
             context.record("logits_lowres", lowRes)
-            let logits = lowRes.resizedBilinear(height: height, width: width)
-            var loss = try logits.crossEntropy(labels: labels, ignoreIndex: 255)
+            var loss = try lowRes.upsampledCrossEntropy(height: height, width: width, labels: labels, ignoreIndex: 255)
             if isTraining, let auxHead, let neck {
-                let aux = auxHead(input.levels[neck.gridLevel], context: context).resizedBilinear(height: height, width: width)
-                loss = loss + auxWeight * (try aux.crossEntropy(labels: labels, ignoreIndex: 255))
+                let aux = auxHead(input.levels[neck.gridLevel], context: context)
+                loss = loss + auxWeight * (try aux.upsampledCrossEntropy(height: height, width: width, labels: labels, ignoreIndex: 255))
             }
-            return (loss, logits)
+            return (loss, lowRes)
         }
         precondition(ids.count == images.shape[0], "SegmentationModel.loss: \(ids.count) task ids for \(images.shape[0]) images")
         let plane = height * width
@@ -147,9 +148,10 @@ public final class SegmentationModel: Module {
             let taskLabels = rows.flatMap { labels[($0 * plane)..<(($0 + 1) * plane)] }
             let taskScored = taskLabels.reduce(0) { $0 + ($1 == 255 ? 0 : 1) }
             let head = heads[task]
-            let logits = head(input.selecting(rows: rows), context: context).resizedBilinear(height: height, width: width)
+            let logits = head(input.selecting(rows: rows), context: context)
             // Mean over this task's pixels, weighted by its share of the batch's scored pixels.
-            let part = try logits.crossEntropy(labels: taskLabels, ignoreIndex: 255) * (Float(taskScored) / Float(max(scored, 1)))
+            let part = try logits.upsampledCrossEntropy(height: height, width: width, labels: taskLabels, ignoreIndex: 255)
+                * (Float(taskScored) / Float(max(scored, 1)))
             total = total.map { $0 + part } ?? part
         }
         return (total!, nil)

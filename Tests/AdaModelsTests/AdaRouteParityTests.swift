@@ -83,7 +83,7 @@ struct AdaRouteParityTests {
         context.probe = { name, tensor in probed[name] = tensor.detached() }
         model.setTraining(true)
         let (loss, logitsOrNil) = try model.loss(fixture.images, labels: fixture.labels, context: context)
-        let logits = logitsOrNil!
+        let logits = logitsOrNil!.resizedBilinear(height: fixture.images.shape[2], width: fixture.images.shape[3]) // head stride → image size
 
         var worst: [String: Double] = [:] // max |Δ|/max|ref| per tensor group, printed for the record
         func note(_ group: String, _ c: Closeness) { worst[group] = max(worst[group] ?? 0, c.relative) }

@@ -82,7 +82,7 @@ struct MHRFixture {
         context.probe = { name, tensor in probed[name] = tensor.detached() }
         model.setTraining(true)
         let (loss, logitsOrNil) = try model.loss(images, labels: labels, context: context)
-        let logits = logitsOrNil!
+        let logits = logitsOrNil!.resizedBilinear(height: images.shape[2], width: images.shape[3]) // head stride → image size
         return (loss, logits, probed)
     }
 }

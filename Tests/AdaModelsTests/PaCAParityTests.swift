@@ -101,7 +101,7 @@ struct PaCAParityTests {
         context.probe = { name, tensor in probed[name] = tensor.detached() }
         model.setTraining(true)
         let (loss, logitsOrNil) = try model.loss(fixture.images, labels: fixture.labels, context: context)
-        let logits = logitsOrNil!
+        let logits = logitsOrNil!.resizedBilinear(height: fixture.images.shape[2], width: fixture.images.shape[3]) // head stride → image size
 
         var worst: [String: Double] = [:]
         func note(_ group: String, _ c: Closeness) { worst[group] = max(worst[group] ?? 0, c.relative) }
@@ -181,7 +181,7 @@ struct PaCAParityTests {
         }
         fixture.model.setTraining(true)
         let (_, logits) = try fixture.model.loss(fixture.images, labels: fixture.labels, context: ForwardContext())
-        let result = compare(logits!, try fixture.file.tensor("output.logits"), rtol: 1e-5, atol: 1e-6)
+        let result = compare(logits!.resizedBilinear(height: fixture.images.shape[2], width: fixture.images.shape[3]), try fixture.file.tensor("output.logits"), rtol: 1e-5, atol: 1e-6)
         #expect(!result.passed, "\(wrong): \(result)")
     }
 }

@@ -1,0 +1,125 @@
+// The segmentation loss on low-resolution logits: crossEntropy(resizedBilinear(logits, H, W)) fused so the
+// full-resolution logits [B, C, H, W] are never stored. With 150 classes at 512×512 and batch 8 those are
+// 1.2 GB, their gradient as much again; here one output row [C, W] at a time is interpolated (the same taps,
+// weights and order of operations as `resizedBilinear`, so every upsampled logit is bit-identical), scored,
+// and in the backward recomputed, turned into its gradient and sent back through the transposed resize.
+// Only the per-pixel log-sum-exp (B·H·W floats) is kept between forward and backward.
+//
+// Legend: B images, C classes, h×w logit grid, H×W label size.
+import CKernels
+
+extension Tensor {
+    /// Mean over non-ignored pixels of −log softmax(upsample(self))[label], where upsample is the bilinear
+    /// resize (align_corners=False) of logits [B, C, h, w] to [B, C, height, width]; labels: B·H·W, image-major.
+    /// Same value, gradient and errors as `resizedBilinear(height:width:).crossEntropy(labels:ignoreIndex:)`.
+    public func upsampledCrossEntropy(height outH: Int, width outW: Int, labels: [Int32], ignoreIndex: Int32 = 255) throws -> Tensor {
+        let logits = self
+        precondition(logits.rank == 4, "upsampledCrossEntropy: logits must be [B, C, h, w], got \(logits.shape)")
+        precondition(outH >= 1 && outW >= 1, "upsampledCrossEntropy: output size \(outH)×\(outW) must be positive")
+        let images = logits.shape[0], classes = logits.shape[1], inH = logits.shape[2], inW = logits.shape[3]
+        let outPlane = outH * outW, inPlane = inH * inW
+        guard labels.count == images * outPlane else {
+            throw TensorError.shapeMismatch(
+                "upsampledCrossEntropy: \(labels.count) labels for \(images) images of \(outH)×\(outW) (needs \(images * outPlane))")
+        }
+        let rows = BilinearAxis(inSize: inH, outSize: outH), cols = BilinearAxis(inSize: inW, outSize: outW)
+        let blendRowsFirst = inW < 2 * outW // as resizedBilinear decides
+        let lse = Storage(uninitializedCount: images * outPlane)
+
+        /// Interpolates output row `oy` of image `b` for every class into `row` [C, W].
+        func upsampleRow(_ b: Int, _ oy: Int, into row: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+            let base = logits.data + b * classes * inPlane
+            let top = rows.low[oy] * inW, bottom = rows.high[oy] * inW
+            for c in 0..<classes {
+                let plane = base + c * inPlane
+                cols.interpolateRow(top: plane + top, bottom: plane + bottom, topWeight: rows.lowWeight[oy],
+                                    bottomWeight: rows.highWeight[oy], inputWidth: inW, blendFirst: blendRowsFirst,
+                                    scratch: scratch, into: row + c * outW)
+            }
+        }
+
+        // Forward: images in parallel; per-image sums combined in image order (independent of threads).
+        let lossSums = UnsafeMutablePointer<Double>.allocate(capacity: images)
+        let validCounts = UnsafeMutablePointer<Int>.allocate(capacity: images)
+        let firstBad = UnsafeMutablePointer<Int>.allocate(capacity: images)
+        defer { lossSums.deallocate(); validCounts.deallocate(); firstBad.deallocate() }
+        labels.withUnsafeBufferPointer { labelBuffer in
+            guard let labelBase = labelBuffer.baseAddress else { return }
+            Parallel.forEach(images) { b in
+                let row = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inW)
+                defer { row.deallocate(); scratch.deallocate() }
+                var loss = 0.0, valid = 0, bad = -1
+                for oy in 0..<outH {
+                    upsampleRow(b, oy, into: row, scratch: scratch)
+                    let offset = b * outPlane + oy * outW
+                    let found = ak_cross_entropy_forward(row, labelBase + offset, lse.pointer + offset, classes, outW, 0, outW,
+                                                         ignoreIndex, &loss, &valid)
+                    if found >= 0 && bad < 0 { bad = offset + found }
+                }
+                lossSums[b] = loss
+                validCounts[b] = valid
+                firstBad[b] = bad
+            }
+        }
+        var totalLoss = 0.0, totalValid = 0
+        for b in 0..<images {
+            if firstBad[b] >= 0 { throw TensorError.labelOutOfRange(value: labels[firstBad[b]], classes: classes, pixel: firstBad[b]) }
+            totalLoss += lossSums[b]
+            totalValid += validCounts[b]
+        }
+        let validPixels = totalValid
+        let y = Tensor.scalar(validPixels > 0 ? Float(totalLoss / Double(validPixels)) : 0)
+
+        y.record("upsampled_cross_entropy", [logits]) { gy in
+            logits.accumulateGrad { glogits in
+                guard validPixels > 0 else { return } // the constant 0: no gradient
+                let scale = gy.data[0] / Float(validPixels)
+                let colsT = BilinearAxisTranspose(cols, inSize: inW)
+                labels.withUnsafeBufferPointer { labelBuffer in
+                    let labelBase = labelBuffer.baseAddress!
+                    // Each thread owns whole images, so the adds into the low-resolution gradient never collide.
+                    Parallel.forEach(images) { b in
+                        let row = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
+                        let growRow = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inW)
+                        defer { row.deallocate(); growRow.deallocate(); scratch.deallocate() }
+                        let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
+                        let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
+                        for oy in 0..<outH {
+                            upsampleRow(b, oy, into: row, scratch: scratch)
+                            let offset = b * outPlane + oy * outW
+                            growRow.update(repeating: 0, count: classes * outW)
+                            ak_cross_entropy_backward(row, labelBase + offset, lse.pointer + offset, growRow, classes, outW, 0, outW,
+                                                      ignoreIndex, scale)
+                            let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
+                            for c in 0..<classes {
+                                let g = growRow + c * outW
+                                let dst = glogits + (b * classes + c) * inPlane
+                                let top = dst + rows.low[oy] * inW, bottom = dst + rows.high[oy] * inW
+                                // The transposed resize of one row, as in resizedBilinear's backward.
+                                if blendRowsFirst {
+                                    for i in 0..<inW {
+                                        let gi = g + first[i], wi = tw + start[i]
+                                        var sum: Float = 0
+                                        for j in 0..<(start[i + 1] - start[i]) { sum += wi[j] * gi[j] }
+                                        scratch[i] = sum
+                                    }
+                                    for i in 0..<inW { top[i] += wt * scratch[i] }
+                                    for i in 0..<inW { bottom[i] += wb * scratch[i] }
+                                } else {
+                                    for ox in 0..<outW {
+                                        let l = cl[ox], h = ch[ox], gt = wt * g[ox], gb = wb * g[ox]
+                                        top[l] += cwl[ox] * gt; top[h] += cwh[ox] * gt
+                                        bottom[l] += cwl[ox] * gb; bottom[h] += cwh[ox] * gb
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
