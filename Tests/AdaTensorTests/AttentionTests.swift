@@ -96,6 +96,24 @@ struct AttentionTests {
         #expect(report.passed, "\(shape): \(report)")
     }
 
+    /// Long sequences run their (sample, head) pairs in parallel with single-threaded GEMMs; one pair runs
+    /// alone with threaded GEMMs. Both give the same outputs and gradients.
+    @Test func parallelPairsMatchThePairsOneAtATime() {
+        var rng = RandomGenerator(seed: 29)
+        let qkv = Tensor.normal([2, 520, 24], using: &rng, requiresGrad: true)
+        let upstream = Tensor.normal([2, 520, 8], using: &rng)
+        let together = qkv.attention(heads: 1) // 2 pairs: in parallel on ≥ 2 threads
+        together.backward(gradient: upstream)
+        for b in 0..<2 {
+            let single = Tensor(shape: [1, 520, 24], values: Array(qkv.values[(b * 520 * 24)..<((b + 1) * 520 * 24)]), requiresGrad: true)
+            let alone = single.attention(heads: 1) // 1 pair: threaded GEMMs
+            alone.backward(gradient: Tensor(shape: [1, 520, 8], values: Array(upstream.values[(b * 520 * 8)..<((b + 1) * 520 * 8)])))
+            let out = compare(alone.values, Array(together.values[(b * 520 * 8)..<((b + 1) * 520 * 8)]), rtol: 1e-5, atol: 1e-6)
+            let grad = compare(single.grad!.values, Array(qkv.grad!.values[(b * 520 * 24)..<((b + 1) * 520 * 24)]), rtol: 1e-4, atol: 1e-6)
+            #expect(out.passed && grad.passed, "sample \(b): \(out) \(grad)")
+        }
+    }
+
     /// Two attention ops reading the same qkv: the backward must add (GEMM beta = 1), not overwrite.
     @Test func gradientAccumulatesAcrossUses() {
         var rng = RandomGenerator(seed: 24)

@@ -19,4 +19,14 @@ public enum BLAS {
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// Runs `body` with OpenBLAS single-threaded, for code that calls many small GEMMs from our own
+    /// parallel loop (one GEMM per thread at a time beats splitting each small GEMM over the cores).
+    /// Nothing else calls BLAS meanwhile: ops run one after another on the calling thread.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        guard Runtime.threads > 1 else { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(Runtime.threads)) }
+        return try body()
+    }
 }

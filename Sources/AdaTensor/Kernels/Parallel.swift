@@ -30,12 +30,18 @@ public enum Parallel {
     /// items and runs `body` on each (inline when one chunk suffices).
     @inline(__always)
     public static func chunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        indexedChunks(count, minimumChunk: minimumChunk) { _, range in body(range) }
+    }
+
+    /// As `chunks`, also passing each chunk's index (distinct, in 0..<Runtime.threads) for per-thread scratch.
+    @inline(__always)
+    public static func indexedChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
         let pieces = min(Runtime.threads, max(1, count / max(minimumChunk, 1)))
-        if pieces <= 1 { body(0..<count); return }
+        if pieces <= 1 { body(0, 0..<count); return }
         DispatchQueue.concurrentPerform(iterations: pieces) { piece in
             let start = count * piece / pieces, end = count * (piece + 1) / pieces
-            if start < end { body(start..<end) }
+            if start < end { body(piece, start..<end) }
         }
     }
 

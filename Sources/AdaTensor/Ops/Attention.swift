@@ -23,24 +23,48 @@ extension Tensor {
         let square = tokens * tokens               // one N × N probability matrix
         let y = Tensor(uninitializedShape: [batch, tokens, width])
 
-        // Keep every head's probabilities only when a backward will need them; inference reuses one N × N.
+        // Keep every head's probabilities only when a backward will need them; inference reuses one N × N
+        // per thread.
         let keepProbabilities = Autograd.isEnabled && qkv.needsGrad
-        let probabilities = Storage(uninitializedCount: (keepProbabilities ? batch * heads : 1) * square)
+        let pairs = batch * heads
+        // With long sequences and at least one (sample, head) pair per thread, the pairs run in parallel,
+        // each with single-threaded GEMMs; otherwise the pairs run in turn and the GEMMs and softmax rows use
+        // every thread. Measured on 2 cores (docs/benchmarks.md): +16 % training images/s for ViT-Ti at 512²
+        // (N = 1025), −3 % to ±0 for ViT-S at 224² (N = 197), hence the length threshold.
+        let pairParallel = pairs >= Runtime.threads && Runtime.threads > 1 && tokens >= 512
+        let probabilities = Storage(uninitializedCount: (keepProbabilities ? pairs : Runtime.threads) * square)
         // Softmax rows per thread: enough work per chunk to pay for the dispatch.
         let minimumRows = Swift.max(1, 16384 / Swift.max(tokens, 1))
 
-        for b in 0..<batch {
-            let sample = qkv.data + b * tokens * rowStride
-            for h in 0..<heads {
-                let q = sample + h * headWidth, k = q + width, v = q + 2 * width
-                let p = probabilities.pointer + (keepProbabilities ? (b * heads + h) * square : 0)
+        /// Softmax forward or backward over all N rows of one pair: serial inside a parallel pair loop.
+        func rows(_ body: (Int, Int) -> Void) {
+            if pairParallel { body(0, tokens) } else {
+                Parallel.chunks(tokens, minimumChunk: minimumRows) { r in body(r.lowerBound, r.count) }
+            }
+        }
+        /// Runs `body(pairs range, thread slot)` over the (b, h) pairs, as decided above.
+        func forPairs(_ body: (Range<Int>, Int) -> Void) {
+            if pairParallel {
+                BLAS.singleThreaded {
+                    Parallel.indexedChunks(pairs) { slot, range in body(range, slot) }
+                }
+            } else {
+                body(0..<pairs, 0)
+            }
+        }
+
+        forPairs { range, slot in
+            for pair in range {
+                let b = pair / heads, h = pair % heads
+                let q = qkv.data + b * tokens * rowStride + h * headWidth, k = q + width, v = q + 2 * width
+                let p = probabilities.pointer + (keepProbabilities ? pair : slot) * square
                 // S = scale · q·kᵀ  [N, N]
                 BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth, alpha: scale,
                            a: q, lda: rowStride, b: k, ldb: rowStride, beta: 0, c: p, ldc: tokens)
                 // P = softmax(S) row by row, in place (the kernel reads x[j] before writing y[j]).
-                Parallel.chunks(tokens, minimumChunk: minimumRows) { rows in
-                    let start = p + rows.lowerBound * tokens
-                    ak_softmax_forward(start, start, rows.count, tokens)
+                rows { first, count in
+                    let start = p + first * tokens
+                    ak_softmax_forward(start, start, count, tokens)
                 }
                 // O_h = P·v  [N, hd] into columns h·hd..<(h+1)·hd of y.
                 BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headWidth, k: tokens,
@@ -52,17 +76,16 @@ extension Tensor {
 
         y.record("attention", [qkv]) { gy in
             qkv.accumulateGrad { gqkv in
-                // Per-head scratch, reused for every (b, h): dP = dO·vᵀ and dS = softmax-backward(P, dP).
-                let gradProbabilities = Storage(uninitializedCount: square)
-                let gradScores = Storage(uninitializedCount: square)
-                let dP = gradProbabilities.pointer, dS = gradScores.pointer
-                for b in 0..<batch {
-                    let sample = qkv.data + b * tokens * rowStride
-                    let gradSample = gqkv + b * tokens * rowStride
-                    for h in 0..<heads {
-                        let q = sample + h * headWidth, k = q + width, v = q + 2 * width
-                        let gq = gradSample + h * headWidth, gk = gq + width, gv = gq + 2 * width
-                        let p = probabilities.pointer + (b * heads + h) * square
+                // Per-thread scratch, reused for every pair: dP = dO·vᵀ and dS = softmax-backward(P, dP).
+                // Pairs write disjoint columns of dq, dk, dv, so they never collide.
+                let scratch = Storage(uninitializedCount: (pairParallel ? Runtime.threads : 1) * 2 * square)
+                forPairs { range, slot in
+                    let dP = scratch.pointer + slot * 2 * square, dS = dP + square
+                    for pair in range {
+                        let b = pair / heads, h = pair % heads
+                        let q = qkv.data + b * tokens * rowStride + h * headWidth, k = q + width, v = q + 2 * width
+                        let gq = gqkv + b * tokens * rowStride + h * headWidth, gk = gq + width, gv = gq + 2 * width
+                        let p = probabilities.pointer + pair * square
                         let gO = gy.data + b * tokens * width + h * headWidth
                         // dv += Pᵀ·dO
                         BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headWidth, k: tokens,
@@ -71,10 +94,10 @@ extension Tensor {
                         BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth,
                                    a: gO, lda: width, b: v, ldb: rowStride, beta: 0, c: dP, ldc: tokens)
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P)); the kernel accumulates, so zero each row block first.
-                        Parallel.chunks(tokens, minimumChunk: minimumRows) { rows in
-                            let offset = rows.lowerBound * tokens
-                            (dS + offset).update(repeating: 0, count: rows.count * tokens)
-                            ak_softmax_backward(p + offset, dP + offset, dS + offset, rows.count, tokens)
+                        rows { first, count in
+                            let offset = first * tokens
+                            (dS + offset).update(repeating: 0, count: count * tokens)
+                            ak_softmax_backward(p + offset, dP + offset, dS + offset, count, tokens)
                         }
                         // dq += scale · dS·k ; dk += scale · dSᵀ·q
                         BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headWidth, k: tokens,
