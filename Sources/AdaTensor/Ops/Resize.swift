@@ -87,6 +87,36 @@ final class BilinearAxisTranspose {
     deinit { firstOutput.deallocate(); pairStart.deallocate(); weight.deallocate() }
 }
 
+extension BilinearAxis {
+    /// The transpose of `interpolateRow` (same `blendFirst`): adds the gradient `g` of one output row into
+    /// the gradient rows `top` (weight wt) and `bottom` (wb). `scratch` holds `inW` floats.
+    @inline(__always)
+    func addTransposedRow(_ g: UnsafePointer<Float>, transpose colsT: BilinearAxisTranspose,
+                          top: UnsafeMutablePointer<Float>, bottom: UnsafeMutablePointer<Float>,
+                          topWeight wt: Float, bottomWeight wb: Float, inputWidth inW: Int, blendFirst: Bool,
+                          scratch spread: UnsafeMutablePointer<Float>) {
+        if blendFirst {
+            // Gather the row back onto the input columns, then add it into the two source rows.
+            let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
+            for i in 0..<inW {
+                let gi = g + first[i], wi = tw + start[i]
+                var sum: Float = 0
+                for j in 0..<(start[i + 1] - start[i]) { sum += wi[j] * gi[j] }
+                spread[i] = sum
+            }
+            for i in 0..<inW { top[i] += wt * spread[i] }
+            for i in 0..<inW { bottom[i] += wb * spread[i] }
+        } else {
+            let cl = low, ch = high, cwl = lowWeight, cwh = highWeight
+            for ox in 0..<outSize {
+                let l = cl[ox], h = ch[ox], gt = wt * g[ox], gb = wb * g[ox]
+                top[l] += cwl[ox] * gt; top[h] += cwh[ox] * gt
+                bottom[l] += cwl[ox] * gb; bottom[h] += cwh[ox] * gb
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// [B, C, H, W] → [B, C, height, width], bilinear with align_corners=False. The same size returns
     /// the input values unchanged (a view sharing storage).
@@ -129,32 +159,13 @@ extension Tensor {
                 Parallel.chunks(planes, minimumChunk: minimumPlanes) { range in
                     let spread = UnsafeMutablePointer<Float>.allocate(capacity: inW)
                     defer { spread.deallocate() }
-                    let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
-                    let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
                     for plane in range {
                         let dst = gx + plane * inPlane
                         for oy in 0..<outH {
-                            let top = dst + rows.low[oy] * inW, bottom = dst + rows.high[oy] * inW
-                            let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
-                            let g = pg + plane * outPlane + oy * outW
-                            if blendRowsFirst {
-                                // Transpose of the forward: gather the row back onto the input columns,
-                                // then add it into the two source rows.
-                                for i in 0..<inW {
-                                    let gi = g + first[i], wi = tw + start[i]
-                                    var sum: Float = 0
-                                    for j in 0..<(start[i + 1] - start[i]) { sum += wi[j] * gi[j] }
-                                    spread[i] = sum
-                                }
-                                for i in 0..<inW { top[i] += wt * spread[i] }
-                                for i in 0..<inW { bottom[i] += wb * spread[i] }
-                            } else {
-                                for ox in 0..<outW {
-                                    let l = cl[ox], h = ch[ox], gt = wt * g[ox], gb = wb * g[ox]
-                                    top[l] += cwl[ox] * gt; top[h] += cwh[ox] * gt
-                                    bottom[l] += cwl[ox] * gb; bottom[h] += cwh[ox] * gb
-                                }
-                            }
+                            cols.addTransposedRow(pg + plane * outPlane + oy * outW, transpose: colsT,
+                                                  top: dst + rows.low[oy] * inW, bottom: dst + rows.high[oy] * inW,
+                                                  topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
+                                                  inputWidth: inW, blendFirst: blendRowsFirst, scratch: spread)
                         }
                     }
                 }

@@ -84,36 +84,18 @@ extension Tensor {
                         let growRow = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
                         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inW)
                         defer { row.deallocate(); growRow.deallocate(); scratch.deallocate() }
-                        let cl = cols.low, ch = cols.high, cwl = cols.lowWeight, cwh = cols.highWeight
-                        let first = colsT.firstOutput, start = colsT.pairStart, tw = colsT.weight
                         for oy in 0..<outH {
                             upsampleRow(b, oy, into: row, scratch: scratch)
                             let offset = b * outPlane + oy * outW
                             growRow.update(repeating: 0, count: classes * outW)
                             ak_cross_entropy_backward(row, labelBase + offset, lse.pointer + offset, growRow, classes, outW, 0, outW,
                                                       ignoreIndex, scale)
-                            let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
                             for c in 0..<classes {
-                                let g = growRow + c * outW
                                 let dst = glogits + (b * classes + c) * inPlane
-                                let top = dst + rows.low[oy] * inW, bottom = dst + rows.high[oy] * inW
-                                // The transposed resize of one row, as in resizedBilinear's backward.
-                                if blendRowsFirst {
-                                    for i in 0..<inW {
-                                        let gi = g + first[i], wi = tw + start[i]
-                                        var sum: Float = 0
-                                        for j in 0..<(start[i + 1] - start[i]) { sum += wi[j] * gi[j] }
-                                        scratch[i] = sum
-                                    }
-                                    for i in 0..<inW { top[i] += wt * scratch[i] }
-                                    for i in 0..<inW { bottom[i] += wb * scratch[i] }
-                                } else {
-                                    for ox in 0..<outW {
-                                        let l = cl[ox], h = ch[ox], gt = wt * g[ox], gb = wb * g[ox]
-                                        top[l] += cwl[ox] * gt; top[h] += cwh[ox] * gt
-                                        bottom[l] += cwl[ox] * gb; bottom[h] += cwh[ox] * gb
-                                    }
-                                }
+                                cols.addTransposedRow(growRow + c * outW, transpose: colsT,
+                                                      top: dst + rows.low[oy] * inW, bottom: dst + rows.high[oy] * inW,
+                                                      topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
+                                                      inputWidth: inW, blendFirst: blendRowsFirst, scratch: scratch)
                             }
                         }
                     }
