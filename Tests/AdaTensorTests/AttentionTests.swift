@@ -97,19 +97,23 @@ struct AttentionTests {
     }
 
     /// Long sequences run their (sample, head) pairs in parallel with single-threaded GEMMs; one pair runs
-    /// alone with threaded GEMMs. Both give the same outputs and gradients.
-    @Test func parallelPairsMatchThePairsOneAtATime() {
+    /// alone with threaded GEMMs. Past 32 MB of probabilities per call the backward recomputes them instead
+    /// of keeping them (4 × 1500² floats = 36 MB; one sample alone keeps its 9 MB). All give the same
+    /// outputs and gradients.
+    @Test(arguments: [(2, 520), (4, 1500)])
+    func parallelAndRecomputedPairsMatchThePairsOneAtATime(batch: Int, tokens: Int) {
         var rng = RandomGenerator(seed: 29)
-        let qkv = Tensor.normal([2, 520, 24], using: &rng, requiresGrad: true)
-        let upstream = Tensor.normal([2, 520, 8], using: &rng)
-        let together = qkv.attention(heads: 1) // 2 pairs: in parallel on ≥ 2 threads
+        let qkv = Tensor.normal([batch, tokens, 24], using: &rng, requiresGrad: true)
+        let upstream = Tensor.normal([batch, tokens, 8], using: &rng)
+        let together = qkv.attention(heads: 1) // `batch` pairs: in parallel on ≥ 2 threads
         together.backward(gradient: upstream)
-        for b in 0..<2 {
-            let single = Tensor(shape: [1, 520, 24], values: Array(qkv.values[(b * 520 * 24)..<((b + 1) * 520 * 24)]), requiresGrad: true)
-            let alone = single.attention(heads: 1) // 1 pair: threaded GEMMs
-            alone.backward(gradient: Tensor(shape: [1, 520, 8], values: Array(upstream.values[(b * 520 * 8)..<((b + 1) * 520 * 8)])))
-            let out = compare(alone.values, Array(together.values[(b * 520 * 8)..<((b + 1) * 520 * 8)]), rtol: 1e-5, atol: 1e-6)
-            let grad = compare(single.grad!.values, Array(qkv.grad!.values[(b * 520 * 24)..<((b + 1) * 520 * 24)]), rtol: 1e-4, atol: 1e-6)
+        for b in 0..<batch {
+            let (i, o) = (b * tokens * 24, b * tokens * 8)
+            let single = Tensor(shape: [1, tokens, 24], values: Array(qkv.values[i..<(i + tokens * 24)]), requiresGrad: true)
+            let alone = single.attention(heads: 1) // 1 pair: threaded GEMMs, probabilities kept
+            alone.backward(gradient: Tensor(shape: [1, tokens, 8], values: Array(upstream.values[o..<(o + tokens * 8)])))
+            let out = compare(alone.values, Array(together.values[o..<(o + tokens * 8)]), rtol: 1e-5, atol: 1e-6)
+            let grad = compare(single.grad!.values, Array(qkv.grad!.values[i..<(i + tokens * 24)]), rtol: 1e-4, atol: 1e-6)
             #expect(out.passed && grad.passed, "sample \(b): \(out) \(grad)")
         }
     }

@@ -23,10 +23,13 @@ extension Tensor {
         let square = tokens * tokens               // one N × N probability matrix
         let y = Tensor(uninitializedShape: [batch, tokens, width])
 
-        // Keep every head's probabilities only when a backward will need them; inference reuses one N × N
-        // per thread.
-        let keepProbabilities = Autograd.isEnabled && qkv.needsGrad
+        // The backward needs every pair's probabilities P. Small ones (≤ 32 MB per call) are kept; larger
+        // ones — B·H·N² floats, 100 MB per block for ViT-Ti at 512² — are recomputed in the backward with the
+        // same GEMM and softmax, bit for bit (measured at 512²: peak RSS 3.60 → 2.77 GiB for 10 % more step
+        // time). Inference and recomputation use one N × N scratch per thread.
+        let recordGraph = Autograd.isEnabled && qkv.needsGrad
         let pairs = batch * heads
+        let keepProbabilities = recordGraph && pairs * square * MemoryLayout<Float>.size <= 32 << 20
         // With long sequences and at least one (sample, head) pair per thread, the pairs run in parallel,
         // each with single-threaded GEMMs; otherwise the pairs run in turn and the GEMMs and softmax rows use
         // every thread. Measured on 2 cores (docs/benchmarks.md): +16 % training images/s for ViT-Ti at 512²
@@ -53,39 +56,45 @@ extension Tensor {
             }
         }
 
+        /// P = softmax(scale · q·kᵀ) of pair (b, h) into p [N, N].
+        func probabilitiesOf(_ b: Int, _ h: Int, into p: UnsafeMutablePointer<Float>) {
+            let q = qkv.data + b * tokens * rowStride + h * headWidth, k = q + width
+            BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth, alpha: scale,
+                       a: q, lda: rowStride, b: k, ldb: rowStride, beta: 0, c: p, ldc: tokens)
+            // Row by row, in place (the kernel reads x[j] before writing y[j]).
+            rows { first, count in
+                let start = p + first * tokens
+                ak_softmax_forward(start, start, count, tokens)
+            }
+        }
+
         forPairs { range, slot in
             for pair in range {
                 let b = pair / heads, h = pair % heads
-                let q = qkv.data + b * tokens * rowStride + h * headWidth, k = q + width, v = q + 2 * width
+                let v = qkv.data + b * tokens * rowStride + h * headWidth + 2 * width
                 let p = probabilities.pointer + (keepProbabilities ? pair : slot) * square
-                // S = scale · q·kᵀ  [N, N]
-                BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headWidth, alpha: scale,
-                           a: q, lda: rowStride, b: k, ldb: rowStride, beta: 0, c: p, ldc: tokens)
-                // P = softmax(S) row by row, in place (the kernel reads x[j] before writing y[j]).
-                rows { first, count in
-                    let start = p + first * tokens
-                    ak_softmax_forward(start, start, count, tokens)
-                }
+                probabilitiesOf(b, h, into: p)
                 // O_h = P·v  [N, hd] into columns h·hd..<(h+1)·hd of y.
                 BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headWidth, k: tokens,
                            a: p, lda: tokens, b: v, ldb: rowStride,
                            beta: 0, c: y.data + b * tokens * width + h * headWidth, ldc: width)
             }
         }
-        guard keepProbabilities else { return y }
+        guard recordGraph else { return y }
 
         y.record("attention", [qkv]) { gy in
             qkv.accumulateGrad { gqkv in
-                // Per-thread scratch, reused for every pair: dP = dO·vᵀ and dS = softmax-backward(P, dP).
-                // Pairs write disjoint columns of dq, dk, dv, so they never collide.
-                let scratch = Storage(uninitializedCount: (pairParallel ? Runtime.threads : 1) * 2 * square)
+                // Per-thread scratch, reused for every pair: P when recomputed, dP = dO·vᵀ and
+                // dS = softmax-backward(P, dP). Pairs write disjoint columns of dq, dk, dv, so they never collide.
+                let scratch = Storage(uninitializedCount: (pairParallel ? Runtime.threads : 1) * 3 * square)
                 forPairs { range, slot in
-                    let dP = scratch.pointer + slot * 2 * square, dS = dP + square
+                    let recomputed = scratch.pointer + slot * 3 * square, dP = recomputed + square, dS = dP + square
                     for pair in range {
                         let b = pair / heads, h = pair % heads
                         let q = qkv.data + b * tokens * rowStride + h * headWidth, k = q + width, v = q + 2 * width
                         let gq = gqkv + b * tokens * rowStride + h * headWidth, gk = gq + width, gv = gq + 2 * width
-                        let p = probabilities.pointer + pair * square
+                        let p = keepProbabilities ? probabilities.pointer + pair * square : recomputed
+                        if !keepProbabilities { probabilitiesOf(b, h, into: p) }
                         let gO = gy.data + b * tokens * width + h * headWidth
                         // dv += Pᵀ·dO
                         BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headWidth, k: tokens,
