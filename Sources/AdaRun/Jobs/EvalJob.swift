@@ -35,6 +35,15 @@ public enum EvalJob {
         return InferenceOptions(mode: mode, flip: flip ?? eval.flip)
     }
 
+    /// One dataset's pass with its test pipeline; a model with one head per dataset uses head `taskIndex`.
+    static func evaluate(_ model: SegmentationModel, task: TaskData, taskIndex: Int, on source: any SampleSource,
+                         options: InferenceOptions, progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
+        var options = options
+        options.taskId = model.heads.count > 1 ? taskIndex : nil
+        return try Evaluator(inference: Inference(model: model, options: options), transforms: task.pipeline.testTransforms())
+            .run(on: source, progress: progress)
+    }
+
     /// Evaluates every dataset of the model's config (or only `dataset`, by name) on `split` (default:
     /// eval.split, else each dataset's val split). `dataRoot` replaces the dataset folder (one dataset only).
     /// JSON: `jsonOut` for one dataset; with several, one file per dataset (`val.json` → `val.<name>.json`).
@@ -72,10 +81,7 @@ public enum EvalJob {
             }
             let splitName = split ?? config.eval.split ?? task.dataset.valSplit
             let (source, index) = try SegmentationDataset.index(task.dataset, split: splitName)
-            var taskOptions = options
-            taskOptions.taskId = loaded.spec.taskClasses.count > 1 ? taskIndex : nil
-            let inference = Inference(model: loaded.model, options: taskOptions)
-            let result = try Evaluator(inference: inference, transforms: task.pipeline.testTransforms()).run(on: source, progress: progress)
+            let result = try evaluate(loaded.model, task: task, taskIndex: taskIndex, on: source, options: options, progress: progress)
             if !text.isEmpty { text += "\n\n" }
             text += "\(loaded.description)\(tasks.count > 1 || loaded.spec.taskClasses.count > 1 ? " [\(task.name)]" : "") on \(index.imageFolder) (\(result.images) images, \(config.eval.mode.rawValue)"
                 + "\((flip ?? config.eval.flip) ? " + flip" : ""), \(String(format: "%.2f", result.imagesPerSecond)) images/s)\n"

@@ -51,10 +51,7 @@ enum Validation {
         return { model in
             var results: [(String, SegmentationMetrics, String)] = []
             for check in checks {
-                var taskOptions = options
-                taskOptions.taskId = multi ? check.index : nil
-                let result = try Evaluator(inference: Inference(model: model, options: taskOptions),
-                                           transforms: check.task.pipeline.testTransforms()).run(on: check.source)
+                let result = try EvalJob.evaluate(model, task: check.task, taskIndex: check.index, on: check.source, options: options)
                 results.append((check.task.name, result.metrics, result.confusion.table(classNames: check.task.dataset.classes)))
             }
             func mean(_ value: (SegmentationMetrics) -> Double) -> Double { 100 * results.map { value($0.1) }.reduce(0, +) / Double(results.count) }

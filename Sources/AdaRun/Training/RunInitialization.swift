@@ -30,7 +30,8 @@ public enum RunInitialization {
 
         // The same frozen backbone (weights file, or the seeded random initialisation and image size).
         let sourceTensors = Dictionary(from.namedParameters() + from.namedBuffers(), uniquingKeysWith: { a, _ in a })
-        let adapterNames = Set(ModelFiles.adapterTensors(model).map(\.0))
+        let adapterTensors = ModelFiles.adapterTensors(model)
+        let adapterNames = Set(adapterTensors.map(\.0))
         for (name, tensor) in model.backbone.namedParameters() + model.backbone.namedBuffers() where !adapterNames.contains(name) {
             guard let theirs = sourceTensors[name], theirs.shape == tensor.shape,
                   memcmp(theirs.data, tensor.data, tensor.count * MemoryLayout<Float>.size) == 0 else {
@@ -41,7 +42,7 @@ public enum RunInitialization {
 
         func isHead(_ name: String) -> Bool { ["head.", "heads.", "aux_head."].contains { name.hasPrefix($0) } }
         var copied = 0, values = 0, missing: [String] = []
-        for (name, tensor) in ModelFiles.adapterTensors(model) where !isHead(name) && !name.hasSuffix("module_logits") {
+        for (name, tensor) in adapterTensors where !isHead(name) && !name.hasSuffix("module_logits") {
             guard let theirs = sourceTensors[name] else { missing.append(name); continue }
             guard theirs.shape == tensor.shape else {
                 throw fail("\(name) is \(theirs.shape) there but \(tensor.shape) here: adapter.\(loaded.spec.adapter.method.rawValue) settings must match the source run's")

@@ -40,11 +40,7 @@ extension Tensor {
         }
 
         let lse = Storage(uninitializedCount: pixels)   // per-pixel log-sum-exp, saved for the backward
-        // Per-piece partial results, summed afterwards so the total does not depend on thread timing.
-        let lossSums = UnsafeMutablePointer<Double>.allocate(capacity: pieces)
-        let validCounts = UnsafeMutablePointer<Int>.allocate(capacity: pieces)
-        let firstBad = UnsafeMutablePointer<Int>.allocate(capacity: pieces)
-        defer { lossSums.deallocate(); validCounts.deallocate(); firstBad.deallocate() }
+        let partials = CrossEntropyPartials(pieces: pieces)
 
         labels.withUnsafeBufferPointer { labelBuffer in
             guard let labelBase = labelBuffer.baseAddress else { return }
@@ -56,23 +52,11 @@ extension Tensor {
                         lse.pointer + image * plane, classes, plane, p0, p1, ignoreIndex, &loss, &valid)
                     if found >= 0 && bad < 0 { bad = image * plane + found }
                 }
-                lossSums[piece] = loss
-                validCounts[piece] = valid
-                firstBad[piece] = bad
+                partials.set(piece, loss: loss, valid: valid, firstBad: bad)
             }
         }
-
-        var totalLoss = 0.0, totalValid = 0
-        for piece in 0..<pieces {
-            let bad = firstBad[piece]
-            if bad >= 0 { // pieces are in pixel order, so this is the first offending pixel
-                throw TensorError.labelOutOfRange(value: labels[bad], classes: classes, pixel: bad)
-            }
-            totalLoss += lossSums[piece]
-            totalValid += validCounts[piece]
-        }
-        let validPixels = totalValid
-        let y = Tensor.scalar(validPixels > 0 ? Float(totalLoss / Double(validPixels)) : 0)
+        let (mean, validPixels) = try partials.mean(labels: labels, classes: classes)
+        let y = Tensor.scalar(mean)
 
         y.record("cross_entropy", [logits]) { gy in
             logits.accumulateGrad { glogits in
@@ -94,5 +78,43 @@ extension Tensor {
             }
         }
         return y
+    }
+}
+
+/// Per-piece results of a parallel cross-entropy forward (pieces own disjoint pixel ranges, in pixel order),
+/// combined in piece order so the total does not depend on thread timing.
+final class CrossEntropyPartials {
+    let pieces: Int
+    private let lossSums: UnsafeMutablePointer<Double>, validCounts: UnsafeMutablePointer<Int>
+    private let firstBad: UnsafeMutablePointer<Int>
+
+    init(pieces: Int) {
+        self.pieces = pieces
+        lossSums = .allocate(capacity: pieces)
+        validCounts = .allocate(capacity: pieces)
+        firstBad = .allocate(capacity: pieces)
+    }
+
+    deinit { lossSums.deallocate(); validCounts.deallocate(); firstBad.deallocate() }
+
+    /// Piece `piece`'s loss sum, scored-pixel count and first bad-label pixel (−1: none). Each piece is set by
+    /// one thread.
+    func set(_ piece: Int, loss: Double, valid: Int, firstBad bad: Int) {
+        lossSums[piece] = loss
+        validCounts[piece] = valid
+        firstBad[piece] = bad
+    }
+
+    /// The mean loss over scored pixels (0 when none) and their count; throws for the first out-of-range
+    /// label in pixel order.
+    func mean(labels: [Int32], classes: Int) throws -> (mean: Float, valid: Int) {
+        var totalLoss = 0.0, totalValid = 0
+        for piece in 0..<pieces {
+            let bad = firstBad[piece]
+            if bad >= 0 { throw TensorError.labelOutOfRange(value: labels[bad], classes: classes, pixel: bad) }
+            totalLoss += lossSums[piece]
+            totalValid += validCounts[piece]
+        }
+        return (totalValid > 0 ? Float(totalLoss / Double(totalValid)) : 0, totalValid)
     }
 }

@@ -38,11 +38,8 @@ extension Tensor {
             }
         }
 
-        // Forward: images in parallel; per-image sums combined in image order (independent of threads).
-        let lossSums = UnsafeMutablePointer<Double>.allocate(capacity: images)
-        let validCounts = UnsafeMutablePointer<Int>.allocate(capacity: images)
-        let firstBad = UnsafeMutablePointer<Int>.allocate(capacity: images)
-        defer { lossSums.deallocate(); validCounts.deallocate(); firstBad.deallocate() }
+        // Forward: images in parallel, one piece each.
+        let partials = CrossEntropyPartials(pieces: images)
         labels.withUnsafeBufferPointer { labelBuffer in
             guard let labelBase = labelBuffer.baseAddress else { return }
             Parallel.forEach(images) { b in
@@ -57,19 +54,11 @@ extension Tensor {
                                                          ignoreIndex, &loss, &valid)
                     if found >= 0 && bad < 0 { bad = offset + found }
                 }
-                lossSums[b] = loss
-                validCounts[b] = valid
-                firstBad[b] = bad
+                partials.set(b, loss: loss, valid: valid, firstBad: bad)
             }
         }
-        var totalLoss = 0.0, totalValid = 0
-        for b in 0..<images {
-            if firstBad[b] >= 0 { throw TensorError.labelOutOfRange(value: labels[firstBad[b]], classes: classes, pixel: firstBad[b]) }
-            totalLoss += lossSums[b]
-            totalValid += validCounts[b]
-        }
-        let validPixels = totalValid
-        let y = Tensor.scalar(validPixels > 0 ? Float(totalLoss / Double(validPixels)) : 0)
+        let (mean, validPixels) = try partials.mean(labels: labels, classes: classes)
+        let y = Tensor.scalar(mean)
 
         y.record("upsampled_cross_entropy", [logits]) { gy in
             logits.accumulateGrad { glogits in
