@@ -1,14 +1,13 @@
-// Our own parallel loops for the non-GEMM kernels. They never run at the same time as an OpenBLAS
-// call (ops call one or the other in sequence), so the two thread pools do not fight for cores.
-import Dispatch
+// Our own parallel loops: every kernel's, and the GEMMs' (BLAS.sgemm splits them; OpenBLAS stays
+// single-threaded), so one pool of threads owns the cores.
 import CBLAS
+import CKernels
 
 public enum Runtime {
     /// Worker threads for our kernels and for OpenBLAS (default: all cores, or ADAROUTE_THREADS).
     public private(set) static var threads: Int = {
-        let value = defaultThreads
-        openblas_set_num_threads(Int32(value))
-        return value
+        openblas_set_num_threads(1) // BLAS.sgemm splits GEMMs over our threads itself
+        return defaultThreads
     }()
 
     /// All cores unless ADAROUTE_THREADS says otherwise.
@@ -17,11 +16,11 @@ public enum Runtime {
         return max(1, ProcessInfoLite.activeProcessorCount)
     }
 
-    /// Sets the thread count for both our loops and OpenBLAS.
+    /// Sets the thread count for our loops, GEMMs included.
     public static func setThreads(_ count: Int) {
         precondition(count >= 1, "thread count must be ≥ 1, got \(count)")
         threads = count
-        openblas_set_num_threads(Int32(count))
+        openblas_set_num_threads(1)
     }
 }
 
@@ -39,9 +38,16 @@ public enum Parallel {
         guard count > 0 else { return }
         let pieces = min(Runtime.threads, max(1, count / max(minimumChunk, 1)))
         if pieces <= 1 { body(0, 0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: pieces) { piece in
-            let start = count * piece / pieces, end = count * (piece + 1) / pieces
-            if start < end { body(piece, start..<end) }
+        withoutActuallyEscaping(body) { body in
+            var task: (Int) -> Void = { piece in
+                let start = count * piece / pieces, end = count * (piece + 1) / pieces
+                if start < end { body(piece, start..<end) }
+            }
+            withUnsafeMutablePointer(to: &task) { pointer in
+                ak_pool_run(pieces, Int32(Runtime.threads), { context, piece in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(piece)
+                }, pointer)
+            }
         }
     }
 

@@ -49,4 +49,14 @@ void ak_cross_entropy_backward(const float *logits, const int32_t *labels, const
 /// glibc: keep large freed blocks for reuse instead of unmapping them (no page-fault storm per step).
 void ak_tune_allocator(void);
 
+// ---- thread pool (threadpool.c) -------------------------------------------------------------
+typedef void (*ak_task_fn)(void *ctx, long piece);
+/// Runs fn(ctx, 0..<pieces) on up to `threads` threads (the caller included) and returns when all
+/// are done. Called from inside a piece, it runs the pieces inline.
+void ak_pool_run(long pieces, int threads, ak_task_fn fn, void *ctx);
+/// 1 on a thread that is running a piece (its own parallel loops and GEMMs then run inline).
+int ak_pool_inside_job(void);
+/// How long idle workers spin before they sleep (default 2000 µs).
+void ak_pool_set_spin(long microseconds);
+
 #endif
