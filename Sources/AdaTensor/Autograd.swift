@@ -67,7 +67,32 @@ extension Tensor {
     /// Adds a whole tensor into this tensor's gradient.
     public func accumulateGrad(_ g: Tensor) {
         precondition(g.count == count, "gradient \(g.shape) for tensor \(shape)")
-        accumulateGrad { dst in Vector.add(g.data, into: dst, count: count) }
+        accumulateGrad(adding: g.data)
+    }
+
+    /// Adds `count` values into this tensor's gradient; the first contribution is copied, not added
+    /// to zeros (one pass instead of three).
+    public func accumulateGrad(adding src: UnsafePointer<Float>) {
+        guard needsGrad else { return }
+        let n = count
+        if let grad {
+            let dst = grad.data
+            Parallel.chunks(n, minimumChunk: 65536) { r in Vector.add(src + r.lowerBound, into: dst + r.lowerBound, count: r.count) }
+        } else {
+            let fresh = Tensor(uninitializedShape: shape)
+            let dst = fresh.data
+            Parallel.chunks(n, minimumChunk: 65536) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+            grad = fresh
+        }
+    }
+
+    /// Makes `g`'s storage this tensor's gradient when it has none yet and the shapes match; returns
+    /// whether it did. Only for an op's output gradient `gy`, which is dead once that op's backward
+    /// returns, and only for one input per op (two inputs sharing one buffer would corrupt each other).
+    public func takeGrad(_ g: Tensor) -> Bool {
+        guard needsGrad, grad == nil, g.shape == shape else { return false }
+        grad = Tensor(shape: shape, storage: g.storage)
+        return true
     }
 
     /// Back-propagates from this tensor. Without `gradient` the tensor must hold one element (a loss)

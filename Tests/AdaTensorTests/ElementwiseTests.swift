@@ -57,4 +57,51 @@ struct ElementwiseTests {
         let s = x.sigmoid().values
         #expect(abs(s[0] - 0.5) < 1e-7 && abs(s[1] - 0.7310586) < 1e-6)
     }
+
+    /// Broadcast gradients over many rows take the per-thread partial-sum path: the sums over the repeated
+    /// axes must equal a Double reference.
+    @Test func largeBroadcastGradientsSumOverRepeatedAxes() {
+        var rng = RandomGenerator(seed: 13)
+        let (p, q, d) = (64, 40, 48) // 122,880 elements: above the parallel reduction threshold
+        let a = Tensor.normal([p, q, d], using: &rng, requiresGrad: true)
+        let r = Tensor.normal([p, q, d], using: &rng)
+        for target in [[d], [q, 1], [1, q, d]] {
+            let b = Tensor.uniform(target, low: 0.5, high: 2, using: &rng, requiresGrad: true)
+            for (name, op) in [("add", { (x: Tensor, y: Tensor) in x + y }), ("mul", { $0 * $1 })] {
+                a.grad = nil
+                ((op(a, b)) * r).sum().backward()
+                let av = a.values, rv = r.values, g = b.grad!.values
+                var expected = [Double](repeating: 0, count: g.count), magnitude = expected
+                let strides = Broadcast.strides(of: target, in: [p, q, d])
+                for i in 0..<p { for j in 0..<q { for l in 0..<d {
+                    let e = (i * q + j) * d + l, t = i * strides[0] + j * strides[1] + l * strides[2]
+                    let term = Double(rv[e]) * (name == "add" ? 1 : Double(av[e]))
+                    expected[t] += term
+                    magnitude[t] += abs(term)
+                } } }
+                // Float sums of thousands of terms: error relative to Σ|term| (a lost or doubled row is ~1 term).
+                let worst = (0..<g.count).map { abs(Double(g[$0]) - expected[$0]) / magnitude[$0] }.max()!
+                #expect(worst < 1e-5, "\(name) into \(target): max error / Σ|term| \(worst)")
+                b.grad = nil
+            }
+        }
+    }
+
+    /// An add hands its output gradient to one input by reference; the other input gets its own copy, and
+    /// later accumulation into one must not leak into the other (also for x + x).
+    @Test func gradientHandoverKeepsInputsIndependent() {
+        let a = Tensor([1, 2, 3], requiresGrad: true), b = Tensor([4, 5, 6], requiresGrad: true)
+        let r = Tensor([1, 10, 100])
+        (((a + b) + a) * r).sum().backward()
+        #expect(a.grad!.values == [2, 20, 200])
+        #expect(b.grad!.values == [1, 10, 100])
+        let x = Tensor([1, 2], requiresGrad: true)
+        ((x + x) * Tensor([3, 4])).sum().backward()
+        #expect(x.grad!.values == [6, 8])
+        let u = Tensor([1, 2], requiresGrad: true), v = Tensor([3, 4], requiresGrad: true)
+        let w = u - v
+        ((w + u) * Tensor([1, 2])).sum().backward()
+        #expect(u.grad!.values == [2, 4])
+        #expect(v.grad!.values == [-1, -2])
+    }
 }

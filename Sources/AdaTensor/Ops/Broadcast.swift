@@ -51,25 +51,42 @@ public enum Broadcast {
     }
 
     /// Sums `g` (shaped `from`) down to `target` (a shape that broadcasts to `from`) and adds the result
-    /// into `dst`. Parallel over target elements' rows would race on repeated axes, so it splits the
-    /// work by target slices only when the leading axes are not reduced.
+    /// into `dst`. Threads would collide on the reduced axes, so each sums its rows into a private copy of
+    /// a small target (a per-channel parameter), and the copies are added in slot order: deterministic
+    /// for a given thread count. Large targets are reduced on one thread.
     static func addReduced(_ g: UnsafePointer<Float>, from: [Int], into dst: UnsafeMutablePointer<Float>, target: [Int]) {
-        if from == target { Vector.add(g, into: dst, count: from.elementCount); return }
+        let total = from.elementCount
+        if from == target {
+            Parallel.chunks(total, minimumChunk: 32768) { r in Vector.add(g + r.lowerBound, into: dst + r.lowerBound, count: r.count) }
+            return
+        }
         let rank = from.count
         let st = strides(of: target, in: from)
         let n = rank == 0 ? 1 : from[rank - 1]
-        let rows = from.elementCount / max(n, 1)
+        let rows = total / max(n, 1)
         guard n > 0 else { return }
         let step = rank == 0 ? 0 : st[rank - 1]
-        // Serial over rows: writes collide wherever an axis is reduced.
-        for row in 0..<rows {
-            var rest = row, o = 0
-            for axis in stride(from: rank - 2, through: 0, by: -1) {
-                o += (rest % from[axis]) * st[axis]
-                rest /= from[axis]
+        func accumulate(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+            for row in range {
+                var rest = row, o = 0
+                for axis in stride(from: rank - 2, through: 0, by: -1) {
+                    o += (rest % from[axis]) * st[axis]
+                    rest /= from[axis]
+                }
+                let src = g + row * n
+                switch step {
+                case 0: out[o] += Vector.sum(src, count: n)
+                case 1: Vector.add(src, into: out + o, count: n)
+                default: for j in 0..<n { out[o + j * step] += src[j] }
+                }
             }
-            let src = g + row * n, out = dst + o
-            if step == 0 { out[0] += Vector.sum(src, count: n) } else { for j in 0..<n { out[j * step] += src[j] } }
         }
+        let targetCount = target.elementCount, threads = Runtime.threads
+        guard threads > 1, total >= 65536, targetCount <= 65536 else { accumulate(0..<rows, into: dst); return }
+        let partial = Storage(zeroedCount: threads * targetCount)
+        Parallel.indexedChunks(rows, minimumChunk: Swift.max(1, 16384 / n)) { slot, range in
+            accumulate(range, into: partial.pointer + slot * targetCount)
+        }
+        for slot in 0..<threads { Vector.add(partial.pointer + slot * targetCount, into: dst, count: targetCount) }
     }
 }

@@ -16,7 +16,14 @@ extension Tensor {
         } else {
             let sa = Broadcast.strides(of: a.shape, in: shape), sb = Broadcast.strides(of: b.shape, in: shape)
             Broadcast.forEachRow(shape, sa, sb) { o, oa, ob, n, stepA, stepB in
-                for j in 0..<n { py[o + j] = f(pa[oa + j * stepA], pb[ob + j * stepB]) }
+                // Unit and zero steps get their own loops so the compiler vectorises them.
+                let x = pa + oa, z = pb + ob, out = py + o
+                switch (stepA, stepB) {
+                case (1, 1): for j in 0..<n { out[j] = f(x[j], z[j]) }
+                case (1, 0): let c = z[0]; for j in 0..<n { out[j] = f(x[j], c) }
+                case (0, 1): let c = x[0]; for j in 0..<n { out[j] = f(c, z[j]) }
+                default: for j in 0..<n { out[j] = f(x[j * stepA], z[j * stepB]) }
+                }
             }
         }
         return (y, shape)
@@ -25,6 +32,7 @@ extension Tensor {
     /// Adds `g` (the output gradient, of the broadcast shape) into this tensor's gradient,
     /// summing over the axes along which this tensor was repeated.
     func accumulateBroadcastGrad(_ g: UnsafePointer<Float>, outputShape: [Int]) {
+        if outputShape == shape { accumulateGrad(adding: g); return }
         accumulateGrad { dst in Broadcast.addReduced(g, from: outputShape, into: dst, target: shape) }
     }
 
@@ -34,11 +42,33 @@ extension Tensor {
                                  _ f: (Float, Float, Float) -> Float, gy: Tensor, me: Tensor) {
         guard needsGrad else { return }
         let (a, b) = otherIsRight ? (me, other) : (other, me)
-        let tmp = Tensor(uninitializedShape: outputShape)
         let sa = Broadcast.strides(of: a.shape, in: outputShape), sb = Broadcast.strides(of: b.shape, in: outputShape)
-        let pa = a.data, pb = b.data, pg = gy.data, pt = tmp.data
+        let pa = a.data, pb = b.data, pg = gy.data
+        /// out[j] (+)= f(g, a, b) over one row; unit and zero steps vectorise.
+        @inline(__always) func row(_ out: UnsafeMutablePointer<Float>, _ o: Int, _ oa: Int, _ ob: Int, _ n: Int,
+                                   _ stepA: Int, _ stepB: Int, accumulate: Bool) {
+            let g = pg + o, x = pa + oa, z = pb + ob
+            switch (stepA, stepB, accumulate) {
+            case (1, 0, true): let c = z[0]; for j in 0..<n { out[j] += f(g[j], x[j], c) }
+            case (0, 1, true): let c = x[0]; for j in 0..<n { out[j] += f(g[j], c, z[j]) }
+            case (1, 0, false): let c = z[0]; for j in 0..<n { out[j] = f(g[j], x[j], c) }
+            case (0, 1, false): let c = x[0]; for j in 0..<n { out[j] = f(g[j], c, z[j]) }
+            case (_, _, true): for j in 0..<n { out[j] += f(g[j], x[j * stepA], z[j * stepB]) }
+            case (_, _, false): for j in 0..<n { out[j] = f(g[j], x[j * stepA], z[j * stepB]) }
+            }
+        }
+        if shape == outputShape { // no reduction: straight into the gradient
+            accumulateGrad { gx in
+                Broadcast.forEachRow(outputShape, sa, sb) { o, oa, ob, n, stepA, stepB in
+                    row(gx + o, o, oa, ob, n, stepA, stepB, accumulate: true)
+                }
+            }
+            return
+        }
+        let tmp = Tensor(uninitializedShape: outputShape)
+        let pt = tmp.data
         Broadcast.forEachRow(outputShape, sa, sb) { o, oa, ob, n, stepA, stepB in
-            for j in 0..<n { pt[o + j] = f(pg[o + j], pa[oa + j * stepA], pb[ob + j * stepB]) }
+            row(pt + o, o, oa, ob, n, stepA, stepB, accumulate: false)
         }
         accumulateBroadcastGrad(pt, outputShape: outputShape)
     }
@@ -46,8 +76,10 @@ extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let (y, shape) = broadcastMap(a, b, "add") { $0 + $1 }
         y.record("add", [a, b]) { gy in
-            a.accumulateBroadcastGrad(gy.data, outputShape: shape)
-            b.accumulateBroadcastGrad(gy.data, outputShape: shape)
+            // The output gradient is passed on by reference to one input when it can be (residual adds).
+            let taken = a.takeGrad(gy)
+            if !taken { a.accumulateBroadcastGrad(gy.data, outputShape: shape) }
+            if taken || !b.takeGrad(gy) { b.accumulateBroadcastGrad(gy.data, outputShape: shape) }
         }
         return y
     }
@@ -55,12 +87,12 @@ extension Tensor {
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let (y, shape) = broadcastMap(a, b, "sub") { $0 - $1 }
         y.record("sub", [a, b]) { gy in
-            a.accumulateBroadcastGrad(gy.data, outputShape: shape)
             if b.needsGrad {
                 let negated = Tensor(uninitializedShape: shape)
                 for i in 0..<negated.count { negated.data[i] = -gy.data[i] }
                 b.accumulateBroadcastGrad(negated.data, outputShape: shape)
             }
+            if !a.takeGrad(gy) { a.accumulateBroadcastGrad(gy.data, outputShape: shape) }
         }
         return y
     }
