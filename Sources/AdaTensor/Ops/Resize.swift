@@ -4,6 +4,7 @@
 // to the last one). The taps and weights of every output row and column are computed once per call.
 //
 // Legend: B batch, C channels, H×W input size, H'×W' output size; a plane is one (b, c) image.
+import CKernels
 
 /// For each output position along one axis: the two input indices and their weights (public so fused
 /// kernels elsewhere — resize-and-argmax — round exactly as this op does).
@@ -31,6 +32,12 @@ public final class BilinearAxis {
 
     deinit {
         low.deallocate(); high.deallocate(); lowWeight.deallocate(); highWeight.deallocate()
+    }
+
+    /// The taps as the C kernels take them (valid while this axis lives).
+    var taps: ak_taps {
+        ak_taps(lo: UnsafePointer(low), hi: UnsafePointer(high), wl: UnsafePointer(lowWeight),
+                wh: UnsafePointer(highWeight), size: outSize)
     }
 }
 

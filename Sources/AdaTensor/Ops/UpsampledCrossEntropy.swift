@@ -1,9 +1,9 @@
 // The segmentation loss on low-resolution logits: crossEntropy(resizedBilinear(logits, H, W)) fused so the
 // full-resolution logits [B, C, H, W] are never stored. With 150 classes at 512×512 and batch 8 those are
-// 1.2 GB, their gradient as much again; here one output row [C, W] at a time is interpolated (the same taps,
-// weights and order of operations as `resizedBilinear`, so every upsampled logit is bit-identical), scored,
-// and in the backward recomputed, turned into its gradient and sent back through the transposed resize.
-// Only the per-pixel log-sum-exp (B·H·W floats) is kept between forward and backward.
+// 1.2 GB, their gradient as much again; here each output pixel's class vector is interpolated (the same taps
+// and weights as `resizedBilinear`) from a channels-last copy of the logits, scored, and in the backward
+// recomputed, turned into its gradient and sent back through the same taps (CKernels/upsampled_loss.c).
+// Only the per-pixel log-sum-exp (B·H·W floats) and the channels-last logits are kept for the backward.
 //
 // Legend: B images, C classes, h×w logit grid, H×W label size.
 import CKernels
@@ -23,38 +23,38 @@ extension Tensor {
                 "upsampledCrossEntropy: \(labels.count) labels for \(images) images of \(outH)×\(outW) (needs \(images * outPlane))")
         }
         let rows = BilinearAxis(inSize: inH, outSize: outH), cols = BilinearAxis(inSize: inW, outSize: outW)
-        let blendRowsFirst = inW < 2 * outW // as resizedBilinear decides
         let lse = Storage(uninitializedCount: images * outPlane)
-
-        /// Interpolates output row `oy` of image `b` for every class into `row` [C, W].
-        func upsampleRow(_ b: Int, _ oy: Int, into row: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-            let base = logits.data + b * classes * inPlane
-            let top = rows.low[oy] * inW, bottom = rows.high[oy] * inW
-            for c in 0..<classes {
-                let plane = base + c * inPlane
-                cols.interpolateRow(top: plane + top, bottom: plane + bottom, topWeight: rows.lowWeight[oy],
-                                    bottomWeight: rows.highWeight[oy], inputWidth: inW, blendFirst: blendRowsFirst,
-                                    scratch: scratch, into: row + c * outW)
+        // Channels-last copy of the logits, classes padded to whole 16-float vectors; kept for the backward
+        // (B·h·w·cp floats: small next to the upsampled logits it replaces).
+        let cp = (classes + 15) / 16 * 16, imageFloats = inPlane * cp
+        let channelsLast = Storage(uninitializedCount: images * imageFloats)
+        Parallel.forEach(images) { b in
+            let src = logits.data + b * classes * inPlane, dst = channelsLast.pointer + b * imageFloats
+            for p in 0..<inPlane {
+                let out = dst + p * cp
+                for c in 0..<classes { out[c] = src[c * inPlane + p] }
+                for c in classes..<cp { out[c] = AK_PAD_LOGIT }
             }
+        }
+        func withTaps<T>(_ body: (UnsafePointer<ak_taps>, UnsafePointer<ak_taps>) -> T) -> T {
+            var rowTaps = rows.taps, colTaps = cols.taps
+            return body(&rowTaps, &colTaps)
         }
 
         // Forward: images in parallel, one piece each.
         let partials = CrossEntropyPartials(pieces: images)
         labels.withUnsafeBufferPointer { labelBuffer in
             guard let labelBase = labelBuffer.baseAddress else { return }
-            Parallel.forEach(images) { b in
-                let row = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inW)
-                defer { row.deallocate(); scratch.deallocate() }
-                var loss = 0.0, valid = 0, bad = -1
-                for oy in 0..<outH {
-                    upsampleRow(b, oy, into: row, scratch: scratch)
-                    let offset = b * outPlane + oy * outW
-                    let found = ak_cross_entropy_forward(row, labelBase + offset, lse.pointer + offset, classes, outW, 0, outW,
-                                                         ignoreIndex, &loss, &valid)
-                    if found >= 0 && bad < 0 { bad = offset + found }
+            withTaps { rowTaps, colTaps in
+                Parallel.forEach(images) { b in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (inW + 1) * cp)
+                    defer { scratch.deallocate() }
+                    var loss = 0.0, valid = 0
+                    let found = ak_upsampled_ce_forward(channelsLast.pointer + b * imageFloats, inW, classes, cp, rowTaps, colTaps,
+                                                        labelBase + b * outPlane, ignoreIndex, lse.pointer + b * outPlane,
+                                                        &loss, &valid, scratch)
+                    partials.set(b, loss: loss, valid: valid, firstBad: found >= 0 ? b * outPlane + found : -1)
                 }
-                partials.set(b, loss: loss, valid: valid, firstBad: bad)
             }
         }
         let (mean, validPixels) = try partials.mean(labels: labels, classes: classes)
@@ -64,27 +64,22 @@ extension Tensor {
             logits.accumulateGrad { glogits in
                 guard validPixels > 0 else { return } // the constant 0: no gradient
                 let scale = gy.data[0] / Float(validPixels)
-                let colsT = BilinearAxisTranspose(cols, inSize: inW)
                 labels.withUnsafeBufferPointer { labelBuffer in
                     let labelBase = labelBuffer.baseAddress!
-                    // Each thread owns whole images, so the adds into the low-resolution gradient never collide.
-                    Parallel.forEach(images) { b in
-                        let row = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
-                        let growRow = UnsafeMutablePointer<Float>.allocate(capacity: classes * outW)
-                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: inW)
-                        defer { row.deallocate(); growRow.deallocate(); scratch.deallocate() }
-                        for oy in 0..<outH {
-                            upsampleRow(b, oy, into: row, scratch: scratch)
-                            let offset = b * outPlane + oy * outW
-                            growRow.update(repeating: 0, count: classes * outW)
-                            ak_cross_entropy_backward(row, labelBase + offset, lse.pointer + offset, growRow, classes, outW, 0, outW,
-                                                      ignoreIndex, scale)
+                    withTaps { rowTaps, colTaps in
+                        // Each thread owns whole images, so the adds into the low-resolution gradient never collide.
+                        Parallel.forEach(images) { b in
+                            let gradient = UnsafeMutablePointer<Float>.allocate(capacity: imageFloats)
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (2 * inW + 1) * cp)
+                            defer { gradient.deallocate(); scratch.deallocate() }
+                            gradient.update(repeating: 0, count: imageFloats)
+                            ak_upsampled_ce_backward(channelsLast.pointer + b * imageFloats, inW, classes, cp, rowTaps, colTaps,
+                                                     labelBase + b * outPlane, ignoreIndex, lse.pointer + b * outPlane, scale,
+                                                     gradient, scratch)
+                            let dst = glogits + b * classes * inPlane
                             for c in 0..<classes {
-                                let dst = glogits + (b * classes + c) * inPlane
-                                cols.addTransposedRow(growRow + c * outW, transpose: colsT,
-                                                      top: dst + rows.low[oy] * inW, bottom: dst + rows.high[oy] * inW,
-                                                      topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
-                                                      inputWidth: inW, blendFirst: blendRowsFirst, scratch: scratch)
+                                let plane = dst + c * inPlane
+                                for p in 0..<inPlane { plane[p] += gradient[p * cp + c] }
                             }
                         }
                     }

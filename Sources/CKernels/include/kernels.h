@@ -45,6 +45,23 @@ void ak_cross_entropy_backward(const float *logits, const int32_t *labels, const
                                float *glogits, long classes, long plane, long p0, long p1,
                                int32_t ignore, float scale);
 
+// ---- bilinear upsample + softmax cross-entropy, fused (upsampled_loss.c) ---------------------
+/// The taps of one bilinear axis (BilinearAxis): output d reads inputs lo[d], hi[d] with weights wl[d], wh[d].
+typedef struct { const long *lo, *hi; const float *wl, *wh; long size; } ak_taps;
+/// Padding value for the classes cp − C of channels-last logits (exp of it is ~0; 0 · it is 0).
+#define AK_PAD_LOGIT (-1e30f)
+/// One image: lcl [h·w, cp] logits, classes last, padded to cp (a multiple of 16) with AK_PAD_LOGIT;
+/// the output is rows->size × cols->size pixels with labels [H·W]. Writes lse [H·W], adds the loss of
+/// valid pixels to *loss_sum and their count to *valid; returns the first bad pixel or -1.
+/// scratch: (w + 1)·cp floats.
+long ak_upsampled_ce_forward(const float *lcl, long w, long classes, long cp, const ak_taps *rows,
+                             const ak_taps *cols, const int32_t *labels, int32_t ignore, float *lse,
+                             double *loss_sum, long *valid, float *scratch);
+/// gcl [h·w, cp] += scale · d(Σ loss)/d lcl. scratch: (2w + 1)·cp floats.
+void ak_upsampled_ce_backward(const float *lcl, long w, long classes, long cp, const ak_taps *rows,
+                              const ak_taps *cols, const int32_t *labels, int32_t ignore,
+                              const float *lse, float scale, float *gcl, float *scratch);
+
 // ---- process set-up ----------------------------------------------------------------------
 /// glibc: keep large freed blocks for reuse instead of unmapping them (no page-fault storm per step).
 void ak_tune_allocator(void);
