@@ -6,14 +6,17 @@ AK_CLONES void ak_layernorm_forward(const float *x, const float *w, const float 
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float s = 0.0f;
-        for (long j = 0; j < cols; j++) s += xr[j];
-        float mu = s / (float)cols;
-        float v = 0.0f; // two-pass variance: no cancellation for large means
-        for (long j = 0; j < cols; j++) {
-            float d = xr[j] - mu;
-            v += d * d;
-        }
+        float mu = ak_row_sum(xr, cols) / (float)cols;
+        // Two-pass variance (no cancellation for large means), in 16 lanes.
+        float acc[AK_LANES] = {0}, tail = 0.0f;
+        long j = 0;
+        for (; j + AK_LANES <= cols; j += AK_LANES)
+            for (int i = 0; i < AK_LANES; i++) {
+                float d = xr[j + i] - mu;
+                acc[i] += d * d;
+            }
+        for (; j < cols; j++) tail += (xr[j] - mu) * (xr[j] - mu);
+        float v = ak_lanes_sum(acc) + tail;
         float rs = 1.0f / sqrtf(v / (float)cols + eps);
         for (long j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * w[j] + b[j];
         mean[r] = mu;
@@ -34,12 +37,22 @@ AK_CLONES void ak_layernorm_backward(const float *x, const float *w, const float
             }
         }
         if (!gx) continue;
-        float sum_g = 0.0f, sum_gx = 0.0f; // Σ ĝ and Σ ĝ·x̂ with ĝ = gy ⊙ w
-        for (long j = 0; j < cols; j++) {
+        // Σ ĝ and Σ ĝ·x̂ with ĝ = gy ⊙ w, in 16 lanes.
+        float acc_g[AK_LANES] = {0}, acc_gx[AK_LANES] = {0}, sum_g = 0.0f, sum_gx = 0.0f;
+        long j = 0;
+        for (; j + AK_LANES <= cols; j += AK_LANES)
+            for (int i = 0; i < AK_LANES; i++) {
+                float g = gr[j + i] * w[j + i];
+                acc_g[i] += g;
+                acc_gx[i] += g * (xr[j + i] - mu) * rs;
+            }
+        for (; j < cols; j++) {
             float g = gr[j] * w[j];
             sum_g += g;
             sum_gx += g * (xr[j] - mu) * rs;
         }
+        sum_g += ak_lanes_sum(acc_g);
+        sum_gx += ak_lanes_sum(acc_gx);
         float mg = sum_g / (float)cols, mgx = sum_gx / (float)cols;
         float *xo = gx + r * cols;
         for (long j = 0; j < cols; j++) {

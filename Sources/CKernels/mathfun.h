@@ -98,4 +98,48 @@ static inline float ak_tanhf(float x) {
     return x < 0.0f ? -t : t;
 }
 
+// ---- row reductions in 16 lanes ----------------------------------------------------------------
+// Without -ffast-math the compiler may not reorder a float sum, so a plain `s += x[j]` loop runs one
+// element at a time. These keep 16 partial results (one AVX-512 register) and combine them at the end.
+#define AK_LANES 16
+#define AK_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+AK_ALWAYS_INLINE float ak_lanes_sum(const float *acc) {
+    float s = 0.0f;
+    for (int i = 0; i < AK_LANES; i++) s += acc[i];
+    return s;
+}
+
+AK_ALWAYS_INLINE float ak_row_max(const float *x, long n) {
+    float m[AK_LANES];
+    for (int i = 0; i < AK_LANES; i++) m[i] = -INFINITY;
+    long j = 0;
+    for (; j + AK_LANES <= n; j += AK_LANES)
+        for (int i = 0; i < AK_LANES; i++) m[i] = x[j + i] > m[i] ? x[j + i] : m[i];
+    float best = -INFINITY;
+    for (; j < n; j++) best = x[j] > best ? x[j] : best;
+    for (int i = 0; i < AK_LANES; i++) best = m[i] > best ? m[i] : best;
+    return best;
+}
+
+AK_ALWAYS_INLINE float ak_row_sum(const float *x, long n) {
+    float acc[AK_LANES] = {0};
+    long j = 0;
+    for (; j + AK_LANES <= n; j += AK_LANES)
+        for (int i = 0; i < AK_LANES; i++) acc[i] += x[j + i];
+    float tail = 0.0f;
+    for (; j < n; j++) tail += x[j];
+    return ak_lanes_sum(acc) + tail;
+}
+
+AK_ALWAYS_INLINE float ak_row_dot(const float *x, const float *y, long n) {
+    float acc[AK_LANES] = {0};
+    long j = 0;
+    for (; j + AK_LANES <= n; j += AK_LANES)
+        for (int i = 0; i < AK_LANES; i++) acc[i] += x[j + i] * y[j + i];
+    float tail = 0.0f;
+    for (; j < n; j++) tail += x[j] * y[j];
+    return ak_lanes_sum(acc) + tail;
+}
+
 #endif

@@ -1,23 +1,30 @@
 #include "kernels.h"
 #include "mathfun.h"
 
-static inline float row_max(const float *x, long n) {
-    float m = -INFINITY;
-    for (long j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
+/// y[j] = exp(x[j] − m) for one row; returns Σ y (16 lanes, see ak_row_sum).
+AK_ALWAYS_INLINE float exp_shifted_sum(const float *x, float *y, long n, float m) {
+    float acc[AK_LANES] = {0};
+    long j = 0;
+    for (; j + AK_LANES <= n; j += AK_LANES)
+        for (int i = 0; i < AK_LANES; i++) {
+            float e = ak_expf(x[j + i] - m);
+            y[j + i] = e;
+            acc[i] += e;
+        }
+    float tail = 0.0f;
+    for (; j < n; j++) {
+        float e = ak_expf(x[j] - m);
+        y[j] = e;
+        tail += e;
+    }
+    return ak_lanes_sum(acc) + tail;
 }
 
 AK_CLONES void ak_softmax_forward(const float *x, float *y, long rows, long cols) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float m = row_max(xr, cols);
-        float s = 0.0f;
-        for (long j = 0; j < cols; j++) {
-            float e = ak_expf(xr[j] - m);
-            yr[j] = e;
-            s += e;
-        }
+        float s = exp_shifted_sum(xr, yr, cols, ak_row_max(xr, cols));
         float inv = 1.0f / s;
         for (long j = 0; j < cols; j++) yr[j] *= inv;
     }
@@ -27,8 +34,7 @@ AK_CLONES void ak_softmax_backward(const float *y, const float *gy, float *gx, l
     for (long r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = gy + r * cols;
         float *xr = gx + r * cols;
-        float dot = 0.0f;
-        for (long j = 0; j < cols; j++) dot += yr[j] * gr[j];
+        float dot = ak_row_dot(yr, gr, cols);
         for (long j = 0; j < cols; j++) xr[j] += yr[j] * (gr[j] - dot);
     }
 }
@@ -37,10 +43,9 @@ AK_CLONES void ak_log_softmax_forward(const float *x, float *y, long rows, long 
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
-        float m = row_max(xr, cols);
-        float s = 0.0f;
-        for (long j = 0; j < cols; j++) s += ak_expf(xr[j] - m);
-        float lse = m + ak_logf(s);
+        float m = ak_row_max(xr, cols);
+        // y is scratch for the exponentials here, then overwritten with the result.
+        float lse = m + ak_logf(exp_shifted_sum(xr, yr, cols, m));
         for (long j = 0; j < cols; j++) yr[j] = xr[j] - lse;
     }
 }
@@ -49,8 +54,7 @@ AK_CLONES void ak_log_softmax_backward(const float *y, const float *gy, float *g
     for (long r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = gy + r * cols;
         float *xr = gx + r * cols;
-        float s = 0.0f;
-        for (long j = 0; j < cols; j++) s += gr[j];
+        float s = ak_row_sum(gr, cols);
         for (long j = 0; j < cols; j++) xr[j] += gr[j] - ak_expf(yr[j]) * s;
     }
 }

@@ -7,19 +7,19 @@
 #include "kernels.h"
 #include "mathfun.h"
 
-enum { LANES = 16 };
-// Inlined into each CPU clone of the callers (a plain static function would be compiled for the baseline CPU).
-#define AK_INLINE static inline __attribute__((always_inline))
+// Helpers are always inlined: a plain static function would be compiled for the baseline CPU only,
+// not once per CPU clone of its caller.
+enum { LANES = AK_LANES };
 
 /// s[ix, c] = wt · L[top, ix, c] + wb · L[bottom, ix, c] for one output row.
-AK_INLINE void blend_rows(const float *lcl, long w, long cp, const ak_taps *rows, long oy, float *s) {
+AK_ALWAYS_INLINE void blend_rows(const float *lcl, long w, long cp, const ak_taps *rows, long oy, float *s) {
     const float *top = lcl + rows->lo[oy] * w * cp, *bottom = lcl + rows->hi[oy] * w * cp;
     float wt = rows->wl[oy], wb = rows->wh[oy];
     for (long i = 0; i < w * cp; i++) s[i] = wt * top[i] + wb * bottom[i];
 }
 
 /// z[c] = wl · s[lo, c] + wh · s[hi, c] for output column ox; returns max_c z.
-AK_INLINE float interpolate(const float *s, long cp, const ak_taps *cols, long ox, float *z) {
+AK_ALWAYS_INLINE float interpolate(const float *s, long cp, const ak_taps *cols, long ox, float *z) {
     const float *l = s + cols->lo[ox] * cp, *h = s + cols->hi[ox] * cp;
     float wl = cols->wl[ox], wh = cols->wh[ox];
     float m[LANES];
@@ -36,13 +36,11 @@ AK_INLINE float interpolate(const float *s, long cp, const ak_taps *cols, long o
 }
 
 /// log Σ_c exp(z[c]) given max m (padding lanes add exp(−87.3) ≈ 1e-38 each: nothing in float).
-AK_INLINE float log_sum_exp(const float *z, long cp, float m) {
+AK_ALWAYS_INLINE float log_sum_exp(const float *z, long cp, float m) {
     float acc[LANES] = {0};
     for (long c0 = 0; c0 < cp; c0 += LANES)
         for (long i = 0; i < LANES; i++) acc[i] += ak_expf(z[c0 + i] - m);
-    float total = 0.0f;
-    for (long i = 0; i < LANES; i++) total += acc[i];
-    return m + ak_logf(total);
+    return m + ak_logf(ak_lanes_sum(acc));
 }
 
 AK_CLONES long ak_upsampled_ce_forward(const float *lcl, long w, long classes, long cp, const ak_taps *rows,
