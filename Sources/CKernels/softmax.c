@@ -1,16 +1,18 @@
 #include "kernels.h"
 #include "mathfun.h"
 
-/// y[j] = exp(x[j] − m) for one row; returns Σ y (16 lanes, see ak_row_sum).
+/// y[j] = exp(x[j] − m) for one row; returns Σ y (16 lanes, see ak_row_sum). y may be x (in place):
+/// each block of 16 is loaded before it is stored, so the compiler can vectorise despite the aliasing.
 AK_ALWAYS_INLINE float exp_shifted_sum(const float *x, float *y, long n, float m) {
-    float acc[AK_LANES] = {0};
+    float acc[AK_LANES] = {0}, block[AK_LANES];
     long j = 0;
-    for (; j + AK_LANES <= n; j += AK_LANES)
+    for (; j + AK_LANES <= n; j += AK_LANES) {
+        for (int i = 0; i < AK_LANES; i++) block[i] = ak_expf(x[j + i] - m);
         for (int i = 0; i < AK_LANES; i++) {
-            float e = ak_expf(x[j + i] - m);
-            y[j + i] = e;
-            acc[i] += e;
+            y[j + i] = block[i];
+            acc[i] += block[i];
         }
+    }
     float tail = 0.0f;
     for (; j < n; j++) {
         float e = ak_expf(x[j] - m);
