@@ -6,8 +6,10 @@
 // region, then sleep on a condition variable, so the pool costs nothing when the engine is idle.
 //
 // Protocol: one job at a time (the caller runs regions one after another). `state` packs the job's
-// generation (high 32 bits) and the next unclaimed piece (low 32 bits), so a worker that looked at an
-// old job can never claim a piece of a newer one: its compare-exchange fails on the generation.
+// generation, its piece count and the next unclaimed piece into one atomic word, so a claim (a
+// compare-exchange of the whole word) is only ever made against the job it was checked against: a
+// worker that looked at an old job can never claim a piece of a newer one. fn/ctx are read after a
+// successful claim; the job cannot finish (and be replaced) before that claimed piece is done.
 #include "kernels.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,10 +27,9 @@
 enum { max_workers = 255 };
 
 static struct {
-    _Atomic uint64_t state;            // generation << 32 | next piece
-    ak_task_fn fn;                     // the current job, valid while its generation is current
+    _Atomic uint64_t state;            // generation << 40 | pieces << 20 | next piece
+    ak_task_fn fn;                     // the current job, valid while it has unfinished claimed pieces
     void *ctx;
-    long pieces;
     _Atomic long completed;            // pieces finished in the current job
     _Atomic int sleepers;
     _Atomic int busy;                  // a caller owns the pool (other callers run their pieces inline)
@@ -40,7 +41,11 @@ static struct {
 
 static _Thread_local int inside_job;   // nested regions run inline
 
-static uint32_t generation_of(uint64_t s) { return (uint32_t)(s >> 32); }
+enum { piece_bits = 20 };
+static const uint64_t piece_mask = (1u << piece_bits) - 1;
+static uint32_t generation_of(uint64_t s) { return (uint32_t)(s >> (2 * piece_bits)); }
+static long pieces_of(uint64_t s) { return (long)((s >> piece_bits) & piece_mask); }
+static long next_of(uint64_t s) { return (long)(s & piece_mask); }
 
 static long now_ns(void) {
     struct timespec t;
@@ -52,13 +57,9 @@ static long now_ns(void) {
 static void run_pieces(uint32_t generation) {
     uint64_t s = atomic_load(&pool.state);
     for (;;) {
-        if (generation_of(s) != generation) return;
-        long piece = (long)(uint32_t)s;
-        ak_task_fn fn = pool.fn;
-        void *ctx = pool.ctx;
-        if (piece >= pool.pieces) return;
+        if (generation_of(s) != generation || next_of(s) >= pieces_of(s)) return;
         if (!atomic_compare_exchange_weak(&pool.state, &s, s + 1)) continue;
-        fn(ctx, piece);
+        pool.fn(pool.ctx, next_of(s));
         atomic_fetch_add(&pool.completed, 1);
         s = atomic_load(&pool.state);
     }
@@ -107,7 +108,7 @@ static void ensure_workers(int wanted) {
 
 void ak_pool_run(long pieces, int threads, ak_task_fn fn, void *ctx) {
     if (pieces <= 0) return;
-    if (pieces == 1 || threads <= 1 || inside_job || atomic_exchange(&pool.busy, 1)) {
+    if (pieces == 1 || threads <= 1 || inside_job || pieces > (long)piece_mask || atomic_exchange(&pool.busy, 1)) {
         for (long i = 0; i < pieces; i++) fn(ctx, i);
         return;
     }
@@ -115,10 +116,10 @@ void ak_pool_run(long pieces, int threads, ak_task_fn fn, void *ctx) {
     inside_job = 1;
     pool.fn = fn;
     pool.ctx = ctx;
-    pool.pieces = pieces;
     atomic_store(&pool.completed, 0);
-    uint32_t generation = generation_of(atomic_load(&pool.state)) + 1;
-    atomic_store(&pool.state, (uint64_t)generation << 32);  // publishes fn/ctx/pieces
+    uint32_t generation = (generation_of(atomic_load(&pool.state)) + 1) & 0xffffff;
+    // Publishes fn/ctx (release): a worker that claims a piece of this generation sees them.
+    atomic_store(&pool.state, (uint64_t)generation << (2 * piece_bits) | (uint64_t)pieces << piece_bits);
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.lock);
         pthread_cond_broadcast(&pool.wake);

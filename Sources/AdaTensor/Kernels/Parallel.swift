@@ -29,14 +29,15 @@ public enum Parallel {
     /// items and runs `body` on each (inline when one chunk suffices).
     @inline(__always)
     public static func chunks(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
-        indexedChunks(count, minimumChunk: minimumChunk) { _, range in body(range) }
+        indexedChunks(count, slots: Int.max, minimumChunk: minimumChunk) { _, range in body(range) }
     }
 
-    /// As `chunks`, also passing each chunk's index (distinct, in 0..<Runtime.threads) for per-thread scratch.
+    /// As `chunks`, also passing each chunk's index, distinct and below `slots` (the caller's count of
+    /// per-thread scratch buffers: taken as a parameter because the thread count may change meanwhile).
     @inline(__always)
-    public static func indexedChunks(_ count: Int, minimumChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    public static func indexedChunks(_ count: Int, slots: Int, minimumChunk: Int = 1, _ body: (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let pieces = min(Runtime.threads, max(1, count / max(minimumChunk, 1)))
+        let pieces = min(slots, Runtime.threads, max(1, count / max(minimumChunk, 1)))
         if pieces <= 1 { body(0, 0..<count); return }
         withoutActuallyEscaping(body) { body in
             var task: (Int) -> Void = { piece in

@@ -84,7 +84,7 @@ public enum Broadcast {
         let targetCount = target.elementCount, threads = Runtime.threads
         guard threads > 1, total >= 65536, targetCount <= 65536 else { accumulate(0..<rows, into: dst); return }
         let partial = Storage(zeroedCount: threads * targetCount)
-        Parallel.indexedChunks(rows, minimumChunk: Swift.max(1, 16384 / n)) { slot, range in
+        Parallel.indexedChunks(rows, slots: threads, minimumChunk: Swift.max(1, 16384 / n)) { slot, range in
             accumulate(range, into: partial.pointer + slot * targetCount)
         }
         for slot in 0..<threads { Vector.add(partial.pointer + slot * targetCount, into: dst, count: targetCount) }

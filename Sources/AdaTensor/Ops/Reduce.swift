@@ -4,13 +4,13 @@ extension Tensor {
     /// Σ over every element → shape [].
     public func sum() -> Tensor {
         let x = self
-        var partial = [Float](repeating: 0, count: Runtime.threads)
         let chunkCount = Swift.min(Runtime.threads, Swift.max(1, count / 65536))
+        let partial = Storage(zeroedCount: chunkCount)
         Parallel.forEach(chunkCount) { c in
             let start = x.count * c / chunkCount, end = x.count * (c + 1) / chunkCount
-            partial[c] = Vector.sum(x.data + start, count: end - start)
+            partial.pointer[c] = Vector.sum(x.data + start, count: end - start)
         }
-        let y = Tensor.scalar(partial.reduce(0, +))
+        let y = Tensor.scalar((0..<chunkCount).reduce(0) { $0 + partial.pointer[$1] })
         y.record("sum", [x]) { gy in
             let g = gy.data[0]
             x.accumulateGrad { gx in for i in 0..<x.count { gx[i] += g } }

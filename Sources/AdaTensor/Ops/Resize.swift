@@ -62,6 +62,32 @@ extension BilinearAxis {
     }
 }
 
+extension BilinearAxis {
+    /// For every input row iy of a plane [rows, inW]: g[iy, 0, ox] = plane[iy, low[ox]] and
+    /// g[iy, 1, ox] = plane[iy, high[ox]] (into `g`, 2·rows·outSize floats).
+    @inline(__always)
+    public func gatherTaps(plane: UnsafePointer<Float>, rows: Int, inputWidth inW: Int, into g: UnsafeMutablePointer<Float>) {
+        let cl = low, ch = high
+        for iy in 0..<rows {
+            let src = plane + iy * inW, lo = g + 2 * iy * outSize, hi = lo + outSize
+            for ox in 0..<outSize { lo[ox] = src[cl[ox]]; hi[ox] = src[ch[ox]] }
+        }
+    }
+
+    /// One output row from gathered taps (`gatherTaps`) of source rows `top` and `bottom`: exactly
+    /// interpolateRow's blend-first arithmetic, lwt·(wt·top[l] + wb·bottom[l]) + hwt·(wt·top[h] + wb·bottom[h]),
+    /// but with every operand contiguous.
+    @inline(__always)
+    public func interpolateGathered(_ g: UnsafePointer<Float>, rows: Int, top: Int, bottom: Int, topWeight wt: Float,
+                                    bottomWeight wb: Float, into out: UnsafeMutablePointer<Float>) {
+        let tl = g + 2 * top * outSize, th = tl + outSize, bl = g + 2 * bottom * outSize, bh = bl + outSize
+        let cwl = lowWeight, cwh = highWeight
+        for ox in 0..<outSize {
+            out[ox] = cwl[ox] * (wt * tl[ox] + wb * bl[ox]) + cwh[ox] * (wt * th[ox] + wb * bh[ox])
+        }
+    }
+}
+
 /// The transpose of a `BilinearAxis`, for the backward: for each input index i, the contiguous run of
 /// output positions that read it (taps are monotone) with their weights, so the gradient is a gather
 /// (a register sum) instead of a scatter whose consecutive adds hit the same address.
@@ -146,14 +172,26 @@ extension Tensor {
 
         Parallel.chunks(planes, minimumChunk: minimumPlanes) { range in
             let blended = UnsafeMutablePointer<Float>.allocate(capacity: inW)
-            defer { blended.deallocate() }
+            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: blendRowsFirst ? 2 * inH * outW : 0)
+            defer { blended.deallocate(); gathered.deallocate() }
             for plane in range {
                 let src = px + plane * inPlane
+                if blendRowsFirst {
+                    // Gather each input row's column taps once per plane; every output row is then contiguous
+                    // vector arithmetic (the same operations as interpolateRow's, so the same bits).
+                    cols.gatherTaps(plane: src, rows: inH, inputWidth: inW, into: gathered)
+                    for oy in 0..<outH {
+                        cols.interpolateGathered(gathered, rows: inH, top: rows.low[oy], bottom: rows.high[oy],
+                                                 topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
+                                                 into: py + plane * outPlane + oy * outW)
+                    }
+                    continue
+                }
                 for oy in 0..<outH {
                     let top = src + rows.low[oy] * inW, bottom = src + rows.high[oy] * inW
                     let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
                     cols.interpolateRow(top: top, bottom: bottom, topWeight: wt, bottomWeight: wb, inputWidth: inW,
-                                        blendFirst: blendRowsFirst, scratch: blended, into: py + plane * outPlane + oy * outW)
+                                        blendFirst: false, scratch: blended, into: py + plane * outPlane + oy * outW)
                 }
             }
         }
