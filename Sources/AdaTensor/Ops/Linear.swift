@@ -22,8 +22,11 @@ extension Tensor {
     /// y [M, N] = x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear, LoRA).
     public static func affineForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor, rows m: Int) {
         let k = weight.shape[1], n = weight.shape[0]
-        if let bias {
-            for r in 0..<m { (y.data + r * n).update(from: bias.data, count: n) }
+        if let bias { // rows filled with the bias, then the GEMM accumulates onto them (beta 1)
+            let out = y.data, b = bias.data
+            Parallel.chunks(m, minimumChunk: Swift.max(1, 16384 / Swift.max(n, 1))) { rows in
+                for r in rows { (out + r * n).update(from: b, count: n) }
+            }
         }
         BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
                    b: weight.data, ldb: k, beta: bias == nil ? 0 : 1, c: y.data, ldc: n)
