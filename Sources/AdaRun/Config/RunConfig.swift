@@ -94,7 +94,7 @@ public struct TrainSection: Codable, Equatable, Sendable {
     public var checkpointEvery = 500
     public var logEvery = 10
     public var seed = 0
-    /// Kernel and OpenBLAS threads (null = all cores).
+    /// Threads of the engine's pool: kernels and GEMMs (null = all cores).
     public var threads: Int? = nil
     /// Data-loading worker threads (null = as many as threads).
     public var workers: Int? = nil

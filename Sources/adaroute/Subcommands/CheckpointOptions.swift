@@ -13,7 +13,7 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "Which checkpoint of a run directory: best or latest (default: best if present).")
     var which: String?
 
-    @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
+    @Option(help: "Threads for the kernels and GEMMs (default: ADAROUTE_THREADS or all cores).")
     var threads: Int?
 
     func validate() throws {

@@ -23,7 +23,7 @@ extension AdaRouteCommand {
         @Option(help: "Run directory (overrides output.dir).")
         var output: String?
 
-        @Option(help: "Threads for the kernels and OpenBLAS (default: ADAROUTE_THREADS or all cores).")
+        @Option(help: "Threads for the kernels and GEMMs (default: ADAROUTE_THREADS or all cores).")
         var threads: Int?
 
         func run() throws {
