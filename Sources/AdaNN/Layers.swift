@@ -42,6 +42,12 @@ public final class Linear: Module {
         if let adapter { return adapter.forward(x, base: self, context: context) }
         return base(x)
     }
+
+    /// residual + self(x), fused into the GEMM's output when no adapter wraps this layer.
+    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
+        if let adapter { return residual + adapter.forward(x, base: self, context: context) }
+        return x.linear(weight, bias: bias, residual: residual)
+    }
 }
 
 /// LayerNorm over the last axis with learnable weight and bias (init 1, 0).

@@ -29,8 +29,14 @@ public enum Autograd {
     public static var isEnabled: Bool { enabled }
 
     /// Profiling hook: when set, `backward()` reports each op's name and the seconds its backward took.
-    /// nil (the default) costs one branch per op.
-    public static var backwardObserver: ((String, Double) -> Void)? = nil
+    /// nil (the default) costs one branch per op. Task-local, like `enabled`: a profiler sees only its
+    /// own backward passes, never another thread's (which would also race on its tallies).
+    @TaskLocal public static var backwardObserver: ((String, Double) -> Void)? = nil
+
+    /// Runs `body` with `observer` receiving every op's backward time (see `backwardObserver`).
+    public static func observingBackward<T>(_ observer: ((String, Double) -> Void)?, _ body: () throws -> T) rethrows -> T {
+        try $backwardObserver.withValue(observer, operation: body)
+    }
 
     /// Runs `body` without recording any graph (inference, metric computation, weight updates).
     public static func withNoGrad<T>(_ body: () throws -> T) rethrows -> T {

@@ -24,6 +24,23 @@ struct LinearTests {
         #expect(report.passed, "\(report)")
     }
 
+    /// linear(residual:) = residual + linear, in value and in every gradient (with and without bias).
+    @Test(arguments: [true, false])
+    func linearWithResidualMatchesLinearPlusAdd(withBias: Bool) {
+        var rng = RandomGenerator(seed: 4)
+        let x = Tensor.normal([2, 3, 5], using: &rng, requiresGrad: true)
+        let w = Tensor.normal([7, 5], using: &rng, requiresGrad: true)
+        let b = Tensor.normal([7], using: &rng, requiresGrad: true)
+        let r = Tensor.normal([2, 3, 7], using: &rng, requiresGrad: true)
+        let fused = x.linear(w, bias: withBias ? b : nil, residual: r)
+        let plain = r + x.linear(w, bias: withBias ? b : nil)
+        #expect(zip(fused.values, plain.values).allSatisfy { abs($0 - $1) <= 1e-5 })
+        let report = GradCheck.run(withBias ? [x, w, b, r] : [x, w, r]) { t in
+            t[0].linear(t[1], bias: withBias ? t[2] : nil, residual: t[withBias ? 3 : 2])
+        }
+        #expect(report.passed, "\(report)")
+    }
+
     @Test func matmulForwardByHand() {
         let a = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
         let b = Tensor(shape: [2, 2], values: [5, 6, 7, 8])

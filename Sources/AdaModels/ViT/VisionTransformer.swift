@@ -25,6 +25,11 @@ public final class Attention: Module {
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
         proj(qkv(x, context: context).attention(heads: heads), context: context)
     }
+
+    /// residual + attention(x), the residual added inside the output projection.
+    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
+        proj(qkv(x, context: context).attention(heads: heads), residual: residual, context: context)
+    }
 }
 
 public final class MLP: Module {
@@ -40,6 +45,11 @@ public final class MLP: Module {
 
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
         fc2(fc1(x, context: context).gelu(), context: context)
+    }
+
+    /// residual + mlp(x), the residual added inside fc2.
+    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
+        fc2(fc1(x, context: context).gelu(), residual: residual, context: context)
     }
 }
 
@@ -71,6 +81,11 @@ public final class Block: Module {
 
     /// x [B, T, D] → [B, T, D]: x + attn(norm1(x)); x + mlp(norm2(x)) (+ the parallel adapter).
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
+        // Without drop-path the residual adds go into the output GEMMs (one pass and buffer fewer each).
+        if !(isTraining && dropPath > 0) && mlpAdapter == nil {
+            let h = attn(norm1(x), residual: x, context: context)
+            return mlp(norm2(h), residual: h, context: context)
+        }
         var h = x + residualBranch(attn(norm1(x), context: context), context: context)
         var branch = mlp(norm2(h), context: context)
         branch = residualBranch(branch, context: context)

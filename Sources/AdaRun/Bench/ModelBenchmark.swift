@@ -231,16 +231,15 @@ extension ModelBenchmark {
         var backwardTotal = 0.0, optimizerTotal = 0.0
         for step in 0...steps {
             let measured = step > 0
-            Autograd.backwardObserver = measured ? { name, seconds in
+            let observer: ((String, Double) -> Void)? = measured ? { name, seconds in
                 let old = backward[name] ?? (0, 0)
                 backward[name] = (old.0 + seconds, old.1 + 1)
             } : nil
-            defer { Autograd.backwardObserver = nil }
             marks = [:]
             let start = now()
             let (loss, _) = try model.loss(images, labels: labels, context: context)
             let forwardEnd = now()
-            loss.backward()
+            Autograd.observingBackward(observer) { loss.backward() }
             let backwardEnd = now()
             optimizer.step(learningRate: 1e-4)
             model.zeroGrad()

@@ -19,6 +19,33 @@ extension Tensor {
         return y
     }
 
+    /// y = residual + x·Wᵀ + b in one buffer: the rows start as residual + b and the GEMM accumulates onto
+    /// them — a transformer block's residual connection without the separate add's pass and buffer.
+    public func linear(_ weight: Tensor, bias: Tensor?, residual: Tensor) -> Tensor {
+        let x = self
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape)")
+        let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
+        let shape = Array(x.shape.dropLast()) + [n]
+        precondition(residual.shape == shape, "linear: residual \(residual.shape) for output \(shape)")
+        if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
+        let y = Tensor(uninitializedShape: shape)
+        let out = y.data, r = residual.data, b = bias?.data
+        Parallel.chunks(m, minimumChunk: Swift.max(1, 16384 / Swift.max(n, 1))) { rows in
+            for row in rows {
+                let o = out + row * n, src = r + row * n
+                if let b { for j in 0..<n { o[j] = src[j] + b[j] } } else { o.update(from: src, count: n) }
+            }
+        }
+        BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
+                   b: weight.data, ldb: k, beta: 1, c: out, ldc: n)
+        y.record("linear_residual", [x, weight, residual] + (bias.map { [$0] } ?? [])) { gy in
+            if !residual.takeGrad(gy) { residual.accumulateGrad(gy) }
+            Self.affineBackward(gy, x: x, weight: weight, bias: bias, rows: m)
+        }
+        return y
+    }
+
     /// y [M, N] = x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear, LoRA).
     public static func affineForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor, rows m: Int) {
         let k = weight.shape[1], n = weight.shape[0]
