@@ -104,4 +104,25 @@ struct ElementwiseTests {
         #expect(u.grad!.values == [2, 4])
         #expect(v.grad!.values == [-1, -2])
     }
+
+    /// affineSum is the unfused (sa⊙a + ha) + (sb⊙b + hb) bit for bit, and its gradients pass the
+    /// finite-difference check with every operand trained, with absent scales/shifts, and for a + a.
+    @Test func affineSumMatchesTheUnfusedExpression() {
+        var rng = RandomGenerator(seed: 14)
+        let a = Tensor.normal([3, 4, 6], using: &rng, requiresGrad: true)
+        let b = Tensor.normal([3, 4, 6], using: &rng, requiresGrad: true)
+        let sa = Tensor.normal([6], using: &rng, requiresGrad: true), ha = Tensor.normal([6], using: &rng, requiresGrad: true)
+        let sb = Tensor.normal([6], using: &rng, requiresGrad: true), hb = Tensor.normal([6], using: &rng, requiresGrad: true)
+        let fused = Tensor.affineSum(a, scale: sa, shift: ha, b, scale: sb, shift: hb)
+        #expect(fused.values == ((sa * a + ha) + (sb * b + hb)).values)
+        #expect(a.adding(b, scaledBy: sb).values == (a + sb * b).values)
+        let full = GradCheck.run([a, b, sa, ha, sb, hb]) { t in
+            Tensor.affineSum(t[0], scale: t[2], shift: t[3], t[1], scale: t[4], shift: t[5])
+        }
+        #expect(full.passed, "\(full)")
+        let partial = GradCheck.run([a, b, sb]) { t in t[0].adding(t[1], scaledBy: t[2]) }
+        #expect(partial.passed, "\(partial)")
+        let same = GradCheck.run([a, sb]) { t in t[0].adding(t[0], scaledBy: t[1]) }
+        #expect(same.passed, "\(same)")
+    }
 }

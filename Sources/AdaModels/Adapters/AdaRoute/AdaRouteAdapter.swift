@@ -67,7 +67,7 @@ public final class AdaRouteAdapter: Module, BlockAdapter {
         let b = x.shape[0], l = x.shape[1], d = x.shape[2], r = config.rank, e = center.experts
         precondition(l == h * w, "\(name): \(l) tokens do not form a \(h)×\(w) grid")
         let shortcut = x                                                         // 1
-        var z = x + normGamma * norm(x)                                          // 2
+        var z = x.adding(norm(x), scaledBy: normGamma)                          // 2
         if let dwconv1 {                                                         // 3
             z = z + dwconv1(z.reshaped([b, h, w, d])).reshaped([b, l, d])
         }
@@ -109,6 +109,7 @@ public final class AdaRouteAdapter: Module, BlockAdapter {
         if let dwconv2 {                                                        // 11
             y = y + dwconv2(y.reshaped([b, h, w, d])).reshaped([b, l, d])
         }
-        return (layerScale * y + layerBias) + (resScale * shortcut + resBias)   // 12
+        return Tensor.affineSum(y, scale: layerScale, shift: layerBias,         // 12
+                                shortcut, scale: resScale, shift: resBias)
     }
 }
