@@ -73,7 +73,5 @@ typedef void (*ak_task_fn)(void *ctx, long piece);
 void ak_pool_run(long pieces, int threads, ak_task_fn fn, void *ctx);
 /// 1 on a thread that is running a piece (its own parallel loops and GEMMs then run inline).
 int ak_pool_inside_job(void);
-/// How long idle workers spin before they sleep (default 2000 µs).
-void ak_pool_set_spin(long microseconds);
 
 #endif
