@@ -38,15 +38,11 @@ public final class Linear: Module {
     /// The plain affine map, ignoring any adapter.
     public func base(_ x: Tensor) -> Tensor { x.linear(weight, bias: bias) }
 
-    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
-        if let adapter { return adapter.forward(x, base: self, context: context) }
-        return base(x)
-    }
-
-    /// residual + self(x), fused into the GEMM's output when no adapter wraps this layer.
-    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
-        if let adapter { return residual + adapter.forward(x, base: self, context: context) }
-        return x.linear(weight, bias: bias, residual: residual)
+    /// self(x), or residual + self(x) — fused into the GEMM's output when no adapter wraps this layer.
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, context: ForwardContext) -> Tensor {
+        guard let adapter else { return x.linear(weight, bias: bias, residual: residual) }
+        let y = adapter.forward(x, base: self, context: context)
+        return residual.map { $0 + y } ?? y
     }
 }
 

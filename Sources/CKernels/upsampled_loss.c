@@ -9,7 +9,6 @@
 
 // Helpers are always inlined: a plain static function would be compiled for the baseline CPU only,
 // not once per CPU clone of its caller.
-enum { LANES = AK_LANES };
 
 /// s[ix, c] = wt · L[top, ix, c] + wb · L[bottom, ix, c] for one output row.
 AK_ALWAYS_INLINE void blend_rows(const float *lcl, long w, long cp, const ak_taps *rows, long oy, float *s) {
@@ -22,24 +21,24 @@ AK_ALWAYS_INLINE void blend_rows(const float *lcl, long w, long cp, const ak_tap
 AK_ALWAYS_INLINE float interpolate(const float *s, long cp, const ak_taps *cols, long ox, float *z) {
     const float *l = s + cols->lo[ox] * cp, *h = s + cols->hi[ox] * cp;
     float wl = cols->wl[ox], wh = cols->wh[ox];
-    float m[LANES];
-    for (long i = 0; i < LANES; i++) m[i] = -INFINITY;
-    for (long c0 = 0; c0 < cp; c0 += LANES)
-        for (long i = 0; i < LANES; i++) {
+    float m[AK_LANES];
+    for (long i = 0; i < AK_LANES; i++) m[i] = -INFINITY;
+    for (long c0 = 0; c0 < cp; c0 += AK_LANES)
+        for (long i = 0; i < AK_LANES; i++) {
             float v = wl * l[c0 + i] + wh * h[c0 + i];
             z[c0 + i] = v;
             m[i] = v > m[i] ? v : m[i];
         }
     float best = m[0];
-    for (long i = 1; i < LANES; i++) best = m[i] > best ? m[i] : best;
+    for (long i = 1; i < AK_LANES; i++) best = m[i] > best ? m[i] : best;
     return best;
 }
 
 /// log Σ_c exp(z[c]) given max m (padding lanes add exp(−87.3) ≈ 1e-38 each: nothing in float).
 AK_ALWAYS_INLINE float log_sum_exp(const float *z, long cp, float m) {
-    float acc[LANES] = {0};
-    for (long c0 = 0; c0 < cp; c0 += LANES)
-        for (long i = 0; i < LANES; i++) acc[i] += ak_expf(z[c0 + i] - m);
+    float acc[AK_LANES] = {0};
+    for (long c0 = 0; c0 < cp; c0 += AK_LANES)
+        for (long i = 0; i < AK_LANES; i++) acc[i] += ak_expf(z[c0 + i] - m);
     return m + ak_logf(ak_lanes_sum(acc));
 }
 

@@ -21,13 +21,8 @@ public final class Attention: Module {
 
     public override var children: [(String, Module)] { [("qkv", qkv), ("proj", proj)] }
 
-    /// x [B, T, D] → [B, T, D]
-    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
-        proj(qkv(x, context: context).attention(heads: heads), context: context)
-    }
-
-    /// residual + attention(x), the residual added inside the output projection.
-    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
+    /// x [B, T, D] → [B, T, D] (plus `residual`, added inside the output projection).
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, context: ForwardContext) -> Tensor {
         proj(qkv(x, context: context).attention(heads: heads), residual: residual, context: context)
     }
 }
@@ -43,12 +38,8 @@ public final class MLP: Module {
 
     public override var children: [(String, Module)] { [("fc1", fc1), ("fc2", fc2)] }
 
-    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
-        fc2(fc1(x, context: context).gelu(), context: context)
-    }
-
-    /// residual + mlp(x), the residual added inside fc2.
-    public func callAsFunction(_ x: Tensor, residual: Tensor, context: ForwardContext) -> Tensor {
+    /// fc2(gelu(fc1(x))) (plus `residual`, added inside fc2).
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, context: ForwardContext) -> Tensor {
         fc2(fc1(x, context: context).gelu(), residual: residual, context: context)
     }
 }

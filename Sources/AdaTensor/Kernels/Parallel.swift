@@ -4,7 +4,8 @@ import CBLAS
 import CKernels
 
 public enum Runtime {
-    /// Worker threads for our kernels and for OpenBLAS (default: all cores, or ADAROUTE_THREADS).
+    /// Threads of the engine's pool, which runs every parallel loop and split GEMM (default: all cores,
+    /// or ADAROUTE_THREADS). OpenBLAS itself is kept single-threaded.
     public private(set) static var threads: Int = {
         openblas_set_num_threads(1) // BLAS.sgemm splits GEMMs over our threads itself
         return defaultThreads
@@ -20,7 +21,7 @@ public enum Runtime {
     public static func setThreads(_ count: Int) {
         precondition(count >= 1, "thread count must be ≥ 1, got \(count)")
         threads = count
-        openblas_set_num_threads(1)
+        openblas_set_num_threads(1) // as the initializer does, in case this is the first use
     }
 }
 

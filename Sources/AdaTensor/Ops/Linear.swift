@@ -4,59 +4,48 @@
 // Legend: M rows (tokens), K inputs, N outputs, B batch.
 
 extension Tensor {
-    /// y = x·Wᵀ + b over the last axis: x [..., K], weight [N, K] (PyTorch layout), bias [N].
-    public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let x = self
-        precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
-                     "linear: input \(x.shape) does not match weight \(weight.shape)")
-        let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
-        if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
-        let y = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [n])
-        Self.affineForward(x, weight: weight, bias: bias, into: y, rows: m)
-        y.record("linear", [x, weight] + (bias.map { [$0] } ?? [])) { gy in
-            Self.affineBackward(gy, x: x, weight: weight, bias: bias, rows: m)
-        }
-        return y
-    }
-
-    /// y = residual + x·Wᵀ + b in one buffer: the rows start as residual + b and the GEMM accumulates onto
-    /// them — a transformer block's residual connection without the separate add's pass and buffer.
-    public func linear(_ weight: Tensor, bias: Tensor?, residual: Tensor) -> Tensor {
+    /// y = x·Wᵀ + b over the last axis: x [..., K], weight [N, K] (PyTorch layout), bias [N]; with a
+    /// residual [..., N], y = residual + x·Wᵀ + b in the same buffer (a transformer block's residual
+    /// connection without the separate add's pass and buffer).
+    public func linear(_ weight: Tensor, bias: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let x = self
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape.last == weight.shape[1],
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
         let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
         let shape = Array(x.shape.dropLast()) + [n]
-        precondition(residual.shape == shape, "linear: residual \(residual.shape) for output \(shape)")
         if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
+        if let residual { precondition(residual.shape == shape, "linear: residual \(residual.shape) for output \(shape)") }
         let y = Tensor(uninitializedShape: shape)
-        let out = y.data, r = residual.data, b = bias?.data
-        Parallel.chunks(m, minimumChunk: Swift.max(1, 16384 / Swift.max(n, 1))) { rows in
-            for row in rows {
-                let o = out + row * n, src = r + row * n
-                if let b { for j in 0..<n { o[j] = src[j] + b[j] } } else { o.update(from: src, count: n) }
-            }
-        }
-        BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
-                   b: weight.data, ldb: k, beta: 1, c: out, ldc: n)
-        y.record("linear_residual", [x, weight, residual] + (bias.map { [$0] } ?? [])) { gy in
-            if !residual.takeGrad(gy) { residual.accumulateGrad(gy) }
+        Self.affineForward(x, weight: weight, bias: bias, residual: residual, into: y, rows: m)
+        y.record("linear", [x, weight] + [bias, residual].compactMap { $0 }) { gy in
+            if let residual, !residual.takeGrad(gy) { residual.accumulateGrad(gy) }
             Self.affineBackward(gy, x: x, weight: weight, bias: bias, rows: m)
         }
         return y
     }
 
-    /// y [M, N] = x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear, LoRA).
-    public static func affineForward(_ x: Tensor, weight: Tensor, bias: Tensor?, into y: Tensor, rows m: Int) {
+    /// y [M, N] = (residual +) x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear,
+    /// LoRA, convolutions). The rows start as residual + b (either, or neither) and the GEMM accumulates onto
+    /// them (beta 1).
+    public static func affineForward(_ x: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor? = nil,
+                                     into y: Tensor, rows m: Int) {
         let k = weight.shape[1], n = weight.shape[0]
-        if let bias { // rows filled with the bias, then the GEMM accumulates onto them (beta 1)
-            let out = y.data, b = bias.data
+        let out = y.data, b = bias?.data, r = residual?.data
+        if b != nil || r != nil {
             Parallel.chunks(m, minimumChunk: Swift.max(1, 16384 / Swift.max(n, 1))) { rows in
-                for r in rows { (out + r * n).update(from: b, count: n) }
+                for row in rows {
+                    let o = out + row * n
+                    switch (r, b) {
+                    case let (r?, b?): let src = r + row * n; for j in 0..<n { o[j] = src[j] + b[j] }
+                    case let (r?, nil): o.update(from: r + row * n, count: n)
+                    case let (nil, b?): o.update(from: b, count: n)
+                    case (nil, nil): break
+                    }
+                }
             }
         }
         BLAS.sgemm(transposeA: false, transposeB: true, m: m, n: n, k: k, a: x.data, lda: k,
-                   b: weight.data, ldb: k, beta: bias == nil ? 0 : 1, c: y.data, ldc: n)
+                   b: weight.data, ldb: k, beta: b == nil && r == nil ? 0 : 1, c: out, ldc: n)
     }
 
     /// The backward of `affineForward`: dx += gy·W ; dW += gyᵀ·x ; db += Σ_rows gy (each only if needed).

@@ -66,7 +66,7 @@ extension BilinearAxis {
     /// For every input row iy of a plane [rows, inW]: g[iy, 0, ox] = plane[iy, low[ox]] and
     /// g[iy, 1, ox] = plane[iy, high[ox]] (into `g`, 2·rows·outSize floats).
     @inline(__always)
-    public func gatherTaps(plane: UnsafePointer<Float>, rows: Int, inputWidth inW: Int, into g: UnsafeMutablePointer<Float>) {
+    func gatherTaps(plane: UnsafePointer<Float>, rows: Int, inputWidth inW: Int, into g: UnsafeMutablePointer<Float>) {
         let cl = low, ch = high
         for iy in 0..<rows {
             let src = plane + iy * inW, lo = g + 2 * iy * outSize, hi = lo + outSize
@@ -78,8 +78,8 @@ extension BilinearAxis {
     /// interpolateRow's blend-first arithmetic, lwt·(wt·top[l] + wb·bottom[l]) + hwt·(wt·top[h] + wb·bottom[h]),
     /// but with every operand contiguous.
     @inline(__always)
-    public func interpolateGathered(_ g: UnsafePointer<Float>, rows: Int, top: Int, bottom: Int, topWeight wt: Float,
-                                    bottomWeight wb: Float, into out: UnsafeMutablePointer<Float>) {
+    func interpolateGathered(_ g: UnsafePointer<Float>, top: Int, bottom: Int, topWeight wt: Float,
+                             bottomWeight wb: Float, into out: UnsafeMutablePointer<Float>) {
         let tl = g + 2 * top * outSize, th = tl + outSize, bl = g + 2 * bottom * outSize, bh = bl + outSize
         let cwl = lowWeight, cwh = highWeight
         for ox in 0..<outSize {
@@ -171,9 +171,9 @@ extension Tensor {
         let px = x.data, py = y.data
 
         Parallel.chunks(planes, minimumChunk: minimumPlanes) { range in
-            let blended = UnsafeMutablePointer<Float>.allocate(capacity: inW)
-            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: blendRowsFirst ? 2 * inH * outW : 0)
-            defer { blended.deallocate(); gathered.deallocate() }
+            // Gathered taps when blending rows first; the direct 4-tap path needs no scratch.
+            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: blendRowsFirst ? 2 * inH * outW : 1)
+            defer { gathered.deallocate() }
             for plane in range {
                 let src = px + plane * inPlane
                 if blendRowsFirst {
@@ -181,7 +181,7 @@ extension Tensor {
                     // vector arithmetic (the same operations as interpolateRow's, so the same bits).
                     cols.gatherTaps(plane: src, rows: inH, inputWidth: inW, into: gathered)
                     for oy in 0..<outH {
-                        cols.interpolateGathered(gathered, rows: inH, top: rows.low[oy], bottom: rows.high[oy],
+                        cols.interpolateGathered(gathered, top: rows.low[oy], bottom: rows.high[oy],
                                                  topWeight: rows.lowWeight[oy], bottomWeight: rows.highWeight[oy],
                                                  into: py + plane * outPlane + oy * outW)
                     }
@@ -191,7 +191,7 @@ extension Tensor {
                     let top = src + rows.low[oy] * inW, bottom = src + rows.high[oy] * inW
                     let wt = rows.lowWeight[oy], wb = rows.highWeight[oy]
                     cols.interpolateRow(top: top, bottom: bottom, topWeight: wt, bottomWeight: wb, inputWidth: inW,
-                                        blendFirst: false, scratch: blended, into: py + plane * outPlane + oy * outW)
+                                        blendFirst: false, scratch: gathered, into: py + plane * outPlane + oy * outW)
                 }
             }
         }

@@ -11,7 +11,8 @@ import CKernels
 extension Tensor {
     /// Mean over non-ignored pixels of −log softmax(upsample(self))[label], where upsample is the bilinear
     /// resize (align_corners=False) of logits [B, C, h, w] to [B, C, height, width]; labels: B·H·W, image-major.
-    /// Same value, gradient and errors as `resizedBilinear(height:width:).crossEntropy(labels:ignoreIndex:)`.
+    /// Same errors as `resizedBilinear(height:width:).crossEntropy(labels:ignoreIndex:)`, and its value and
+    /// gradient up to float rounding (the kernel fuses multiply-adds and sums the classes in 16 lanes).
     public func upsampledCrossEntropy(height outH: Int, width outW: Int, labels: [Int32], ignoreIndex: Int32 = 255) throws -> Tensor {
         let logits = self
         precondition(logits.rank == 4, "upsampledCrossEntropy: logits must be [B, C, h, w], got \(logits.shape)")
