@@ -38,9 +38,10 @@ public final class MLP: Module {
 
     public override var children: [(String, Module)] { [("fc1", fc1), ("fc2", fc2)] }
 
-    /// fc2(gelu(fc1(x))) (plus `residual`, added inside fc2).
+    /// fc2(gelu(fc1(x))) (plus `residual`, added inside fc2; the GELU inside fc1's GEMM when inferring).
     public func callAsFunction(_ x: Tensor, residual: Tensor? = nil, context: ForwardContext) -> Tensor {
-        fc2(fc1(x, context: context).gelu(), residual: residual, context: context)
+        let hidden = fc1.adapter == nil ? x.linearGELU(fc1.weight, bias: fc1.bias) : fc1(x, context: context).gelu()
+        return fc2(hidden, residual: residual, context: context)
     }
 }
 

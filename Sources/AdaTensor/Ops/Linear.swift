@@ -24,6 +24,21 @@ extension Tensor {
         return y
     }
 
+    /// gelu(x·Wᵀ + b), exact erf form. Without a recorded gradient (inference) the GELU runs inside the GEMM's
+    /// tiles (PackedGEMM); with one it is `linear` then `gelu`, whose backward needs the pre-activation.
+    public func linearGELU(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let k = weight.shape[1], n = weight.shape[0], m = count / Swift.max(k, 1)
+        let records = Autograd.isEnabled && (needsGrad || weight.needsGrad || bias?.needsGrad == true)
+        guard !records, shape.last == k, PackedGEMM.handles(rows: m, outputs: n, inputs: k) else {
+            return linear(weight, bias: bias).gelu()
+        }
+        if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
+        let y = Tensor(uninitializedShape: Array(shape.dropLast()) + [n])
+        PackedGEMM.linear(rows: m, outputs: n, inputs: k, x: data, weight: weight.data, bias: bias?.data,
+                          residual: nil, activation: .gelu, into: y.data)
+        return y
+    }
+
     /// y [M, N] = (residual +) x [M, K]·Wᵀ + b — the affine part shared by every linear-shaped op (linear,
     /// LoRA, convolutions). The rows start as residual + b (either, or neither) and the GEMM accumulates onto
     /// them (beta 1).
@@ -31,6 +46,10 @@ extension Tensor {
                                      into y: Tensor, rows m: Int) {
         let k = weight.shape[1], n = weight.shape[0]
         let out = y.data, b = bias?.data, r = residual?.data
+        if PackedGEMM.handles(rows: m, outputs: n, inputs: k) {
+            PackedGEMM.linear(rows: m, outputs: n, inputs: k, x: x.data, weight: weight.data, bias: b, residual: r, into: out)
+            return
+        }
         if b != nil || r != nil {
             Parallel.chunks(m, minimumChunk: Swift.max(1, 16384 / Swift.max(n, 1))) { rows in
                 for row in rows {

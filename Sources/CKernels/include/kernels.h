@@ -17,6 +17,17 @@ void ak_gelu_tanh_backward(const float *x, const float *gy, float *gx, long n);
 void ak_exp(const float *x, float *y, long n);
 void ak_sigmoid(const float *x, float *y, long n);
 
+// ---- linear layers: y = act(x·Wᵀ + b) + r with W packed in 48-column panels (linear_gemm.c) ---
+/// Non-zero when the CPU runs the packed kernel (AVX-512); otherwise callers use BLAS.
+int ak_linear_available(void);
+long ak_linear_panel_count(long n);
+/// Packs panels panel_begin..<panel_end of W [n, k] into `packed` (panel_count·k·48 floats, 64-byte aligned).
+void ak_linear_pack(const float *w, long n, long k, float *packed, long panel_begin, long panel_end);
+/// Rows row_begin..<row_end of y = act(x·Wᵀ + bias) + residual; bias/residual may be NULL, gelu: 0 none, 1 erf.
+void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packed, const float *bias,
+                    const float *residual, long ldr, float *y, long ldy, int gelu, long row_begin,
+                    long row_end);
+
 // ---- softmax / log-softmax over the last axis ---------------------------------------------
 void ak_softmax_forward(const float *x, float *y, long rows, long cols);
 /// gx += y ⊙ (gy − Σ gy⊙y)

@@ -1,0 +1,76 @@
+import AdaTensor
+import AdaTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The linear layers' own GEMM (CKernels/linear_gemm.c) against a Double triple loop, and the ops that use it.
+@Suite("Packed linear GEMM")
+struct PackedGEMMTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let m, n, k: Int
+        let bias, residual, gelu: Bool
+        var testDescription: String { "\(m)×\(n)×\(k) bias \(bias) residual \(residual) gelu \(gelu)" }
+    }
+
+    // Short row tiles (m % 8 ≠ 0), partial panels (n % 48 ≠ 0), one panel narrower than a vector, odd k.
+    static let cases: [Case] = [
+        Case(m: 37, n: 48, k: 5, bias: false, residual: false, gelu: false),
+        Case(m: 64, n: 100, k: 33, bias: true, residual: false, gelu: false),
+        Case(m: 9, n: 7, k: 70, bias: true, residual: true, gelu: false),
+        Case(m: 130, n: 200, k: 19, bias: true, residual: false, gelu: true),
+        Case(m: 45, n: 96, k: 64, bias: false, residual: true, gelu: true),
+        Case(m: 203, n: 576, k: 192, bias: true, residual: true, gelu: false),
+    ]
+
+    @Test(arguments: cases)
+    func matchesATripleLoop(_ c: Case) {
+        guard PackedGEMM.available else {
+            #expect(!PackedGEMM.handles(rows: c.m, outputs: c.n, inputs: c.k)) // BLAS serves every layer
+            return
+        }
+        var rng = RandomGenerator(seed: 11)
+        let x = Tensor.normal([c.m, c.k], using: &rng), w = Tensor.normal([c.n, c.k], using: &rng)
+        let b = Tensor.normal([c.n], using: &rng), r = Tensor.normal([c.m, c.n], using: &rng)
+        let y = Tensor(uninitializedShape: [c.m, c.n])
+        PackedGEMM.linear(rows: c.m, outputs: c.n, inputs: c.k, x: x.data, weight: w.data, bias: c.bias ? b.data : nil,
+                          residual: c.residual ? r.data : nil, activation: c.gelu ? .gelu : .none, into: y.data)
+        var worst = 0.0
+        for i in 0..<c.m {
+            for j in 0..<c.n {
+                var v = c.bias ? Double(b.data[j]) : 0
+                for kk in 0..<c.k { v += Double(x.data[i * c.k + kk]) * Double(w.data[j * c.k + kk]) }
+                if c.gelu { v = 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }
+                if c.residual { v += Double(r.data[i * c.n + j]) }
+                worst = max(worst, abs(Double(y.data[i * c.n + j]) - v) / (1 + abs(v)))
+            }
+        }
+        #expect(worst < 1e-5, "max relative error \(worst)")
+    }
+
+    /// Above the row threshold `linear` runs the packed kernel; its gradients still check out.
+    @Test func linearThroughTheKernelHasCorrectGradients() {
+        var rng = RandomGenerator(seed: 3)
+        let x = Tensor.normal([2, 20, 6], using: &rng, requiresGrad: true)    // 40 rows ≥ the threshold
+        let w = Tensor.normal([48, 6], using: &rng, requiresGrad: true)
+        let b = Tensor.normal([48], using: &rng, requiresGrad: true)
+        let r = Tensor.normal([2, 20, 48], using: &rng, requiresGrad: true)
+        #expect(PackedGEMM.handles(rows: 40, outputs: 48, inputs: 6) == PackedGEMM.enabled)
+        let report = GradCheck.run([x, w, b, r]) { t in t[0].linear(t[1], bias: t[2], residual: t[3]) }
+        #expect(report.passed, "\(report)")
+    }
+
+    /// linearGELU = gelu(linear): fused when no gradient is recorded, unfused (and differentiable) otherwise.
+    @Test func linearGELUMatchesLinearThenGELU() {
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor.normal([3, 16, 12], using: &rng, requiresGrad: true)
+        let w = Tensor.normal([96, 12], using: &rng, requiresGrad: true)
+        let b = Tensor.normal([96], using: &rng, requiresGrad: true)
+        let (fused, plain) = Autograd.withNoGrad { (x.linearGELU(w, bias: b), x.linear(w, bias: b).gelu()) }
+        #expect(fused.shape == [3, 16, 96])
+        #expect(zip(fused.values, plain.values).allSatisfy { abs($0 - $1) <= 1e-5 * (1 + abs($1)) })
+        let report = GradCheck.run([x, w, b]) { t in t[0].linearGELU(t[1], bias: t[2]) }
+        #expect(report.passed, "\(report)")
+    }
+}
