@@ -13,38 +13,37 @@
 #define NR 48
 #define MR 8
 
-#if defined(__x86_64__) && defined(__linux__)
+#if AK_HAS_AVX512_KERNELS
 #include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,fma")))
-#else
-#define AVX512
 #endif
+
 
 long ak_linear_panel_count(long n) { return (n + NR - 1) / NR; }
 
 // Blocks of 16 k-columns × 48 rows keep both the reads and the writes within a few cache lines: 4× faster
 // than a plain transpose, so packing on every call costs ~1 % of a ViT-S layer's GEMM.
-AVX512 void ak_linear_pack(const float *w, long n, long k, float *packed, long panel_begin, long panel_end) {
+AK_AVX512 void ak_linear_pack(const float *w, long ldw, long n, long k, float scale, float *packed, long panel_begin,
+                           long panel_end) {
     for (long p = panel_begin; p < panel_end; p++) {
         float *dst = packed + p * k * NR;
         long rows = n - p * NR < NR ? n - p * NR : NR;
-        const float *src = w + p * NR * k;
+        const float *src = w + p * NR * ldw;
         for (long k0 = 0; k0 < k; k0 += 16) {
             long k1 = k0 + 16 < k ? k0 + 16 : k;
             for (long j = 0; j < rows; j++)
-                for (long kk = k0; kk < k1; kk++) dst[kk * NR + j] = src[j * k + kk];
+                for (long kk = k0; kk < k1; kk++) dst[kk * NR + j] = scale * src[j * ldw + kk];
             for (long j = rows; j < NR; j++)
                 for (long kk = k0; kk < k1; kk++) dst[kk * NR + j] = 0.0f;
         }
     }
 }
 
-#if defined(__x86_64__) && defined(__linux__)
+#if AK_HAS_AVX512_KERNELS
 int ak_linear_available(void) { return __builtin_cpu_supports("avx512f"); }
 
 #define INV_SQRT2 0.70710678118654752f
 
-AVX512 static inline __m512 gelu16(__m512 v) {
+AK_AVX512 static inline __m512 gelu16(__m512 v) {
     float t[16];
     _mm512_storeu_ps(t, v);
     for (int i = 0; i < 16; i++) t[i] = 0.5f * t[i] * (1.0f + ak_erff(t[i] * INV_SQRT2));
@@ -52,7 +51,7 @@ AVX512 static inline __m512 gelu16(__m512 v) {
 }
 
 // The epilogue of one tile row: bias, activation, residual, masked store.
-AVX512 static inline __attribute__((always_inline)) void finish_row(
+AK_AVX512 static inline __attribute__((always_inline)) void finish_row(
     __m512 v0, __m512 v1, __m512 v2, __m512 c0, __m512 c1, __m512 c2, const float *r, float *o, __mmask16 m0,
     __mmask16 m1, __mmask16 m2, int gelu) {
     v0 = _mm512_add_ps(v0, c0), v1 = _mm512_add_ps(v1, c1), v2 = _mm512_add_ps(v2, c2);
@@ -81,7 +80,7 @@ AVX512 static inline __attribute__((always_inline)) void finish_row(
     if (rows > i) finish_row(a##i##0, a##i##1, a##i##2, c0, c1, c2, residual ? residual + i * ldr : 0,   \
                              y + i * ldy, m0, m1, m2, gelu);
 
-AVX512 static inline __attribute__((always_inline)) void tile(
+AK_AVX512 static inline __attribute__((always_inline)) void tile(
     const int rows, long k, const float *x, long ldx, const float *panel, const float *bias,
     const float *residual, long ldr, float *y, long ldy, __mmask16 m0, __mmask16 m1, __mmask16 m2, int gelu) {
     TILE_ACC(0) TILE_ACC(1) TILE_ACC(2) TILE_ACC(3) TILE_ACC(4) TILE_ACC(5) TILE_ACC(6) TILE_ACC(7)
@@ -97,7 +96,7 @@ AVX512 static inline __attribute__((always_inline)) void tile(
 
 #define ROW_BLOCK 64 // rows of x per sweep over the panels: 64·k floats stay in L2
 
-AVX512 void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packed, const float *bias,
+AK_AVX512 void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packed, const float *bias,
                            const float *residual, long ldr, float *y, long ldy, int gelu, long row_begin,
                            long row_end) {
     long panels = ak_linear_panel_count(n);

@@ -10,8 +10,13 @@
 
 #if defined(__x86_64__) && defined(__linux__)
 #define AK_CLONES __attribute__((target_clones("arch=znver4", "avx512f", "avx2", "default")))
+/// Hand-vectorised kernels (intrinsics): only called after ak_linear_available() said yes.
+#define AK_AVX512 __attribute__((target("avx512f,fma")))
+#define AK_HAS_AVX512_KERNELS 1
 #else
 #define AK_CLONES
+#define AK_AVX512
+#define AK_HAS_AVX512_KERNELS 0
 #endif
 
 static inline float ak_bits_to_float(int32_t i) { float f; memcpy(&f, &i, 4); return f; }
@@ -139,6 +144,27 @@ AK_ALWAYS_INLINE float ak_row_dot(const float *x, const float *y, long n) {
         for (int i = 0; i < AK_LANES; i++) acc[i] += x[j + i] * y[j + i];
     float tail = 0.0f;
     for (; j < n; j++) tail += x[j] * y[j];
+    return ak_lanes_sum(acc) + tail;
+}
+
+/// y[j] = exp(x[j] − m) for one row; returns Σ y (16 lanes, see ak_row_sum). y may be x (in place):
+/// each block of 16 is loaded before it is stored, so the compiler can vectorise despite the aliasing.
+AK_ALWAYS_INLINE float ak_exp_shifted_sum(const float *x, float *y, long n, float m) {
+    float acc[AK_LANES] = {0}, block[AK_LANES];
+    long j = 0;
+    for (; j + AK_LANES <= n; j += AK_LANES) {
+        for (int i = 0; i < AK_LANES; i++) block[i] = ak_expf(x[j + i] - m);
+        for (int i = 0; i < AK_LANES; i++) {
+            y[j + i] = block[i];
+            acc[i] += block[i];
+        }
+    }
+    float tail = 0.0f;
+    for (; j < n; j++) {
+        float e = ak_expf(x[j] - m);
+        y[j] = e;
+        tail += e;
+    }
     return ak_lanes_sum(acc) + tail;
 }
 

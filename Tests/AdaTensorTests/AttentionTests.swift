@@ -62,6 +62,9 @@ struct AttentionTests {
 
     static let shapes: [(batch: Int, tokens: Int, width: Int, heads: Int)] = [
         (2, 5, 12, 3), (2, 7, 12, 3), (1, 7, 8, 1), (3, 1, 6, 2), (2, 9, 20, 4),
+        // Inference runs CKernels/attention.c for head widths ≤ 64: several query blocks (32 rows), a
+        // partial key panel (48), a short last tile; and a head width above 64 (the BLAS path).
+        (2, 70, 128, 2), (2, 50, 40, 1), (2, 33, 160, 2),
     ]
 
     @Test(arguments: shapes)
@@ -74,7 +77,8 @@ struct AttentionTests {
         #expect(closeness.passed, "\(shape): \(closeness)")
     }
 
-    /// The recorded path keeps every head's probabilities, inference reuses one buffer: same values.
+    /// The recorded path keeps every head's probabilities; inference (no graph) runs the fused kernel
+    /// where the CPU has one: the same values up to float rounding.
     @Test func recordedAndInferencePathsAgree() {
         var rng = RandomGenerator(seed: 22)
         let qkv = Tensor.normal([2, 6, 24], using: &rng, requiresGrad: true)
@@ -82,9 +86,9 @@ struct AttentionTests {
         #expect(recorded.isRecorded)
         let inference = Autograd.withNoGrad { qkv.attention(heads: 4) }
         #expect(!inference.isRecorded)
-        #expect(recorded.values == inference.values)
+        #expect(compare(inference.values, recorded.values, rtol: 1e-5, atol: 1e-6).passed)
         let frozen = qkv.detached().attention(heads: 4)
-        #expect(!frozen.isRecorded && frozen.values == recorded.values)
+        #expect(!frozen.isRecorded && frozen.values == inference.values)
     }
 
     @Test(arguments: [(2, 5, 12, 3), (1, 7, 6, 1), (2, 3, 8, 2)])

@@ -32,7 +32,7 @@ public enum PackedGEMM {
         let packed = Storage(uninitializedCount: panels * k * 48)
         let p = packed.pointer
         Parallel.chunks(panels) { range in
-            ak_linear_pack(weight, n, k, p, range.lowerBound, range.upperBound)
+            ak_linear_pack(weight, k, n, k, 1, p, range.lowerBound, range.upperBound)
         }
         // Row blocks of 8 (the kernel's tile height), so only the last block has a short tile.
         Parallel.chunks((m + 7) / 8) { blocks in

@@ -36,7 +36,6 @@ extension Tensor {
         // ±noise to +8 % over splitting every pair's work.
         let threads = Runtime.threads // read once: per-thread scratch below is sized by it
         let pairParallel = pairs >= threads && threads > 1
-        let probabilities = Storage(uninitializedCount: (keepProbabilities ? pairs : threads) * square)
         // Softmax rows per thread: enough work per chunk to pay for the dispatch.
         let minimumRows = Swift.max(1, 16384 / Swift.max(tokens, 1))
 
@@ -55,6 +54,25 @@ extension Tensor {
                 body(0..<pairs, 0)
             }
         }
+
+        // Inference: each pair in one fused pass over blocks of query rows (CKernels/attention.c), never
+        // holding its N × N matrix.
+        if !recordGraph && (pairParallel || threads == 1) && PackedGEMM.enabled && ak_attention_supports(headWidth) != 0 {
+            let scratchSize = ak_attention_scratch_size(tokens, headWidth)
+            let scratch = Storage(uninitializedCount: threads * scratchSize)
+            forPairs { range, slot in
+                for pair in range {
+                    let b = pair / heads, h = pair % heads
+                    let q = qkv.data + b * tokens * rowStride + h * headWidth
+                    ak_attention_pair(q, q + width, q + 2 * width, rowStride, tokens, headWidth, scale,
+                                      y.data + b * tokens * width + h * headWidth, width,
+                                      scratch.pointer + slot * scratchSize)
+                }
+            }
+            return y
+        }
+
+        let probabilities = Storage(uninitializedCount: (keepProbabilities ? pairs : threads) * square)
 
         /// P = softmax(scale · q·kᵀ) of pair (b, h) into p [N, N].
         func probabilitiesOf(_ b: Int, _ h: Int, into p: UnsafeMutablePointer<Float>) {

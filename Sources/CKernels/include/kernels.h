@@ -21,12 +21,23 @@ void ak_sigmoid(const float *x, float *y, long n);
 /// Non-zero when the CPU runs the packed kernel (AVX-512); otherwise callers use BLAS.
 int ak_linear_available(void);
 long ak_linear_panel_count(long n);
-/// Packs panels panel_begin..<panel_end of W [n, k] into `packed` (panel_count·k·48 floats, 64-byte aligned).
-void ak_linear_pack(const float *w, long n, long k, float *packed, long panel_begin, long panel_end);
+/// Packs panels panel_begin..<panel_end of scale·W (W [n, k], row stride ldw) into `packed`
+/// (panel_count·k·48 floats, 64-byte aligned).
+void ak_linear_pack(const float *w, long ldw, long n, long k, float scale, float *packed, long panel_begin,
+                    long panel_end);
 /// Rows row_begin..<row_end of y = act(x·Wᵀ + bias) + residual; bias/residual may be NULL, gelu: 0 none, 1 erf.
 void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packed, const float *bias,
                     const float *residual, long ldr, float *y, long ldy, int gelu, long row_begin,
                     long row_end);
+
+// ---- attention of one (sample, head) pair, no graph (attention.c) --------------------------------
+/// Non-zero when ak_attention_pair runs for this head width (≤ 64, AVX-512).
+int ak_attention_supports(long head_width);
+/// Floats of scratch ak_attention_pair needs (one buffer per concurrent call).
+long ak_attention_scratch_size(long tokens, long head_width);
+/// out [tokens, head_width] (row stride ldo) = softmax(q·kᵀ·scale)·v; q, k, v: [tokens, head_width], row stride ld.
+void ak_attention_pair(const float *q, const float *k, const float *v, long ld, long tokens, long head_width,
+                       float scale, float *out, long ldo, float *scratch);
 
 // ---- softmax / log-softmax over the last axis ---------------------------------------------
 void ak_softmax_forward(const float *x, float *y, long rows, long cols);
