@@ -34,7 +34,7 @@ struct PackedGEMMTests {
         let x = Tensor.normal([c.m, c.k], using: &rng), w = Tensor.normal([c.n, c.k], using: &rng)
         let b = Tensor.normal([c.n], using: &rng), r = Tensor.normal([c.m, c.n], using: &rng)
         let y = Tensor(uninitializedShape: [c.m, c.n])
-        PackedGEMM.linear(rows: c.m, outputs: c.n, inputs: c.k, x: x.data, weight: w.data, bias: c.bias ? b.data : nil,
+        PackedGEMM.linear(rows: c.m, x: x.data, weight: w, bias: c.bias ? b.data : nil,
                           residual: c.residual ? r.data : nil, activation: c.gelu ? .gelu : .none, into: y.data)
         var worst = 0.0
         for i in 0..<c.m {
@@ -72,5 +72,23 @@ struct PackedGEMMTests {
         #expect(zip(fused.values, plain.values).allSatisfy { abs($0 - $1) <= 1e-5 * (1 + abs($1)) })
         let report = GradCheck.run([x, w, b]) { t in t[0].linearGELU(t[1], bias: t[2]) }
         #expect(report.passed, "\(report)")
+    }
+
+    /// Outside `reusingPackedWeights` a weight changed in place is seen at once; inside, the panels packed at
+    /// its first use are kept (the scope's contract is that weights do not change).
+    @Test func packedWeightsAreKeptOnlyInsideTheScope() {
+        var rng = RandomGenerator(seed: 9)
+        let x = Tensor.normal([40, 8], using: &rng), w = Tensor.normal([48, 8], using: &rng)
+        let before = x.linear(w).values
+        w.data[0] += 1
+        let after = x.linear(w).values
+        #expect(before != after)
+        PackedGEMM.reusingPackedWeights {
+            #expect(x.linear(w).values == after)
+            w.data[0] -= 1
+            let cached = x.linear(w).values
+            #expect(cached == (PackedGEMM.enabled ? after : before))
+        }
+        #expect(x.linear(w).values == before)
     }
 }

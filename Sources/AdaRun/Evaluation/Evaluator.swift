@@ -57,6 +57,8 @@ public struct Evaluator {
         var confusion = ConfusionMatrix(classes: inference.model.classes(task: inference.options.taskId ?? 0), ignoreIndex: ignoreIndex)
         var inferenceSeconds = 0.0
         let start = Stopwatch.now()
+        // The weights do not change while evaluating: each linear layer's packed panels are made once.
+        try PackedGEMM.reusingPackedWeights {
         for index in 0..<total {
             var sample = try source.sample(at: index)
             // Test transforms draw nothing; a fixed generator keeps the signature satisfied.
@@ -72,6 +74,7 @@ public struct Evaluator {
             inferenceSeconds += Stopwatch.now() - inferenceStart
             confusion.add(predictions: prediction.labels, labels: mask.labels)
             progress?(index + 1, total)
+        }
         }
         return EvaluationResult(confusion: confusion, images: total, seconds: Stopwatch.now() - start,
                                 inferenceSeconds: inferenceSeconds)

@@ -46,6 +46,7 @@ public enum PredictJob {
         let files = try imageFiles(images)
         let source = SegmentationDataset(images: files)
         var written: [String] = []
+        try PackedGEMM.reusingPackedWeights { // weights are fixed while predicting: pack each layer once
         for i in 0..<source.count {
             var sample = try source.sample(at: i)
             let original = options.overlay ? try ImageCodecs.decodeImage(path: files[i]) : nil
@@ -57,6 +58,7 @@ public enum PredictJob {
                                  image: original, probabilities: prediction.probabilities)
             written.append(writer.maskPath(stem: stem))
             progress?(i + 1, source.count, files[i])
+        }
         }
         return written
     }

@@ -1,8 +1,10 @@
 import CKernels
+import Synchronization
 
 /// The linear layers' GEMM with its epilogue fused: y = act(x·Wᵀ + b) + r (CKernels/linear_gemm.c, AVX-512).
-/// W is packed into 48-column panels on every call (both threads share the packing, ~1 % of the GEMM), so
-/// nothing is cached and a weight changed in place is always seen.
+/// W is packed into 48-column panels on every call (both threads share the packing, 1–3 % of the GEMM), so
+/// a weight changed in place is always seen — except inside `reusingPackedWeights`, where inference keeps
+/// each weight's panels.
 public enum PackedGEMM {
     public enum Activation: Int32 { case none = 0, gelu = 1 }
 
@@ -21,24 +23,55 @@ public enum PackedGEMM {
         enabled && m >= minimumRows && n > 0 && k > 0 && ak_linear_panel_count(n) * 48 - n <= n / 8
     }
 
-    /// y [m, n] (row stride n) = act(x [m, k]·Wᵀ + bias) + residual, W [n, k]; bias/residual optional.
+    /// y [m, n] (row stride n) = act(x [m, k]·Wᵀ + bias) + residual, weight [n, k]; bias/residual optional.
     /// Needs `available`.
-    public static func linear(rows m: Int, outputs n: Int, inputs k: Int, x: UnsafePointer<Float>,
-                              weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    public static func linear(rows m: Int, x: UnsafePointer<Float>, weight: Tensor, bias: UnsafePointer<Float>?,
                               residual: UnsafePointer<Float>?, activation: Activation = .none,
                               into y: UnsafeMutablePointer<Float>) {
         precondition(available, "PackedGEMM.linear needs AVX-512")
-        let panels = ak_linear_panel_count(n)
-        let packed = Storage(uninitializedCount: panels * k * 48)
+        precondition(weight.rank == 2, "PackedGEMM.linear: weight must be [N, K], got \(weight.shape)")
+        let n = weight.shape[0], k = weight.shape[1]
+        let packed = cache.map { $0.packed(weight) } ?? pack(weight)
         let p = packed.pointer
-        Parallel.chunks(panels) { range in
-            ak_linear_pack(weight, k, n, k, 1, p, range.lowerBound, range.upperBound)
-        }
         // Row blocks of 8 (the kernel's tile height), so only the last block has a short tile.
         Parallel.chunks((m + 7) / 8) { blocks in
             ak_linear_rows(n, k, x, k, p, bias, residual, n, y, n, activation.rawValue,
                            blocks.lowerBound * 8, Swift.min(blocks.upperBound * 8, m))
         }
         withExtendedLifetime(packed) {}
+    }
+
+    /// Runs `body` keeping every weight's packed panels from its first use to the end, instead of packing
+    /// it on each call (~3 % of ViT-S inference). The caller promises that no weight changes inside `body`:
+    /// true for evaluation and prediction; never wrap training in it (optimizers, and PaCA's partial
+    /// columns, write weights in place). Nested calls share the outer cache.
+    public static func reusingPackedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        if cache != nil { return try body() }
+        return try $cache.withValue(WeightCache(), operation: body)
+    }
+
+    @TaskLocal static var cache: WeightCache?
+
+    static func pack(_ weight: Tensor) -> Storage {
+        let n = weight.shape[0], k = weight.shape[1], panels = ak_linear_panel_count(n)
+        let packed = Storage(uninitializedCount: panels * k * 48)
+        let w = weight.data, p = packed.pointer
+        Parallel.chunks(panels) { range in
+            ak_linear_pack(w, k, n, k, 1, p, range.lowerBound, range.upperBound)
+        }
+        return packed
+    }
+
+    /// Packed panels by weight storage. The entry keeps the storage alive, so its identity is never reused.
+    final class WeightCache: Sendable {
+        private let entries = Mutex<[ObjectIdentifier: (weight: Storage, packed: Storage)]>([:])
+
+        func packed(_ weight: Tensor) -> Storage {
+            let key = ObjectIdentifier(weight.storage)
+            if let hit = entries.withLock({ $0[key]?.packed }) { return hit }
+            let packed = PackedGEMM.pack(weight) // outside the lock: it runs on the pool
+            entries.withLock { $0[key] = (weight.storage, packed) }
+            return packed
+        }
     }
 }

@@ -34,8 +34,8 @@ extension Tensor {
         }
         if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
         let y = Tensor(uninitializedShape: Array(shape.dropLast()) + [n])
-        PackedGEMM.linear(rows: m, outputs: n, inputs: k, x: data, weight: weight.data, bias: bias?.data,
-                          residual: nil, activation: .gelu, into: y.data)
+        PackedGEMM.linear(rows: m, x: data, weight: weight, bias: bias?.data, residual: nil, activation: .gelu,
+                          into: y.data)
         return y
     }
 
@@ -47,7 +47,7 @@ extension Tensor {
         let k = weight.shape[1], n = weight.shape[0]
         let out = y.data, b = bias?.data, r = residual?.data
         if PackedGEMM.handles(rows: m, outputs: n, inputs: k) {
-            PackedGEMM.linear(rows: m, outputs: n, inputs: k, x: x.data, weight: weight.data, bias: b, residual: r, into: out)
+            PackedGEMM.linear(rows: m, x: x.data, weight: weight, bias: b, residual: r, into: out)
             return
         }
         if b != nil || r != nil {
