@@ -1,8 +1,9 @@
 // The linear layers' GEMM, y = act(x·Wᵀ + b) + r, with the bias, activation and residual applied to each
 // output tile while it is still in registers. Through OpenBLAS the same layer costs a pass that fills y with
-// b (or r + b) before a beta-1 GEMM, and a separate pass for the activation; those passes were ~10 % of
-// ViT-Ti inference (perf). The kernel itself also measured ~10 % faster than OpenBLAS on the ViT shapes
-// on Zen 4 (scripts/gemm_limits.c), because A is read in place (no packing of the activations).
+// b (or r + b) before a beta-1 GEMM, and a separate pass for the activation; those passes were ~7 % of
+// ViT-Ti inference (perf). On the ViT layer shapes the kernel itself runs at 204–224 GFLOP/s on 2 Zen 4
+// threads against 180–194 for OpenBLAS with its bias fill, the FMA peak being 235 (scripts/gemm_limits.c):
+// x is read in place (no packing of the activations) and W's panels can be packed once (PackedGEMM).
 //
 // Layout: W [n, k] row-major is packed into panels of 48 output columns, panel p holding
 // W[p·48 + j, kk] at ((p·k) + kk)·48 + j, zero-padded past n. A tile is 8 rows × 48 columns: 24 zmm

@@ -11,7 +11,8 @@ public enum PackedGEMM {
     /// The CPU runs the kernel (AVX-512). Elsewhere every linear layer goes through BLAS.
     public static let available = ak_linear_available() != 0
 
-    /// `available`, unless ADAROUTE_PACKED_GEMM=0 (kept for A/B benchmarks against OpenBLAS).
+    /// `available`, unless ADAROUTE_PACKED_GEMM=0: then the linear layers and inference attention go through
+    /// OpenBLAS as before (kept for A/B benchmarks).
     public static var enabled: Bool = available && ProcessInfoLite.environment("ADAROUTE_PACKED_GEMM") != "0"
 
     /// Below this many rows OpenBLAS is used: the pack is paid once per call and amortised over the rows.
