@@ -67,27 +67,29 @@ AK_AVX512 static inline __attribute__((always_inline)) void finish_row(
     _mm512_mask_storeu_ps(o + 32, m2, v2);
 }
 
-// One tile of `rows` ≤ MR rows; `rows` is a constant at every call site, so each case is unrolled. The
-// accumulators are named variables, not an array: clang kept an array on the stack (memset per tile).
+// One tile of `rows` ≤ MR rows and `vecs` ≤ 3 vectors of 16 columns; both are constants at every call site,
+// so each case is unrolled (a last panel of ≤ 16 or ≤ 32 columns — attention's 197 keys — skips the rest).
+// The accumulators are named variables, not an array: clang kept an array on the stack (memset per tile).
 #define TILE_ACC(i) __m512 a##i##0 = _mm512_setzero_ps(), a##i##1 = a##i##0, a##i##2 = a##i##0;
 #define TILE_STEP(i)                                                                                     \
     if (rows > i) {                                                                                      \
         __m512 s = _mm512_set1_ps(x[i * ldx + kk]);                                                      \
         a##i##0 = _mm512_fmadd_ps(s, b0, a##i##0);                                                       \
-        a##i##1 = _mm512_fmadd_ps(s, b1, a##i##1);                                                       \
-        a##i##2 = _mm512_fmadd_ps(s, b2, a##i##2);                                                       \
+        if (vecs > 1) a##i##1 = _mm512_fmadd_ps(s, b1, a##i##1);                                         \
+        if (vecs > 2) a##i##2 = _mm512_fmadd_ps(s, b2, a##i##2);                                         \
     }
 #define TILE_FINISH(i)                                                                                   \
     if (rows > i) finish_row(a##i##0, a##i##1, a##i##2, c0, c1, c2, residual ? residual + i * ldr : 0,   \
                              y + i * ldy, m0, m1, m2, gelu);
 
 AK_AVX512 static inline __attribute__((always_inline)) void tile(
-    const int rows, long k, const float *x, long ldx, const float *panel, const float *bias,
+    const int rows, const int vecs, long k, const float *x, long ldx, const float *panel, const float *bias,
     const float *residual, long ldr, float *y, long ldy, __mmask16 m0, __mmask16 m1, __mmask16 m2, int gelu) {
     TILE_ACC(0) TILE_ACC(1) TILE_ACC(2) TILE_ACC(3) TILE_ACC(4) TILE_ACC(5) TILE_ACC(6) TILE_ACC(7)
     for (long kk = 0; kk < k; kk++) {
         const float *b = panel + kk * NR;
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16), b2 = _mm512_load_ps(b + 32);
+        __m512 b0 = _mm512_load_ps(b);
+        __m512 b1 = vecs > 1 ? _mm512_load_ps(b + 16) : b0, b2 = vecs > 2 ? _mm512_load_ps(b + 32) : b0;
         TILE_STEP(0) TILE_STEP(1) TILE_STEP(2) TILE_STEP(3) TILE_STEP(4) TILE_STEP(5) TILE_STEP(6) TILE_STEP(7)
     }
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0;
@@ -108,20 +110,29 @@ AK_AVX512 void ak_linear_rows(long n, long k, const float *x, long ldx, const fl
             __mmask16 m0 = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
             __mmask16 m1 = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
             __mmask16 m2 = width >= 48 ? 0xffff : width <= 32 ? 0 : (__mmask16)((1u << (width - 32)) - 1);
+            const int vecs = (int)((width + 15) / 16);
             const float *panel = packed + p * k * NR, *b = bias ? bias + col : 0;
             for (long i = r0; i < r1; i += MR) {
                 const float *xi = x + i * ldx, *ri = residual ? residual + i * ldr + col : 0;
                 float *yi = y + i * ldy + col;
-                switch (r1 - i < MR ? r1 - i : MR) {
-                case 8: tile(8, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 7: tile(7, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 6: tile(6, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 5: tile(5, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 4: tile(4, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 3: tile(3, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                case 2: tile(2, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
-                default: tile(1, k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu); break;
+#define TILE_ARGS k, xi, ldx, panel, b, ri, ldr, yi, ldy, m0, m1, m2, gelu
+                long rows = r1 - i < MR ? r1 - i : MR;
+                if (rows == MR) {
+                    if (vecs == 3) tile(8, 3, TILE_ARGS);
+                    else if (vecs == 2) tile(8, 2, TILE_ARGS);
+                    else tile(8, 1, TILE_ARGS);
+                    continue;
                 }
+                switch (rows) { // a short last tile: all three vectors (masked)
+                case 7: tile(7, 3, TILE_ARGS); break;
+                case 6: tile(6, 3, TILE_ARGS); break;
+                case 5: tile(5, 3, TILE_ARGS); break;
+                case 4: tile(4, 3, TILE_ARGS); break;
+                case 3: tile(3, 3, TILE_ARGS); break;
+                case 2: tile(2, 3, TILE_ARGS); break;
+                default: tile(1, 3, TILE_ARGS); break;
+                }
+#undef TILE_ARGS
             }
         }
     }

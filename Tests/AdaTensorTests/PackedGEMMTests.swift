@@ -14,7 +14,7 @@ struct PackedGEMMTests {
         var testDescription: String { "\(m)×\(n)×\(k) bias \(bias) residual \(residual) gelu \(gelu)" }
     }
 
-    // Short row tiles (m % 8 ≠ 0), partial panels (n % 48 ≠ 0), one panel narrower than a vector, odd k.
+    // Short row tiles (m % 8 ≠ 0), partial last panels of one, two or three vectors (n % 48 ≠ 0), odd k.
     static let cases: [Case] = [
         Case(m: 37, n: 48, k: 5, bias: false, residual: false, gelu: false),
         Case(m: 64, n: 100, k: 33, bias: true, residual: false, gelu: false),
@@ -22,6 +22,7 @@ struct PackedGEMMTests {
         Case(m: 130, n: 200, k: 19, bias: true, residual: false, gelu: true),
         Case(m: 45, n: 96, k: 64, bias: false, residual: true, gelu: true),
         Case(m: 203, n: 576, k: 192, bias: true, residual: true, gelu: false),
+        Case(m: 24, n: 75, k: 9, bias: true, residual: true, gelu: true),   // a last panel of two vectors
     ]
 
     @Test(arguments: cases)
