@@ -63,6 +63,9 @@ extension BilinearAxis {
 }
 
 extension BilinearAxis {
+    /// The same row blend in AVX-512 (CKernels/resize.c, same bits) where the CPU has it.
+    static let vectorKernel = PackedGEMM.enabled
+
     /// For every input row iy of a plane [rows, inW]: g[iy, 0, ox] = plane[iy, low[ox]] and
     /// g[iy, 1, ox] = plane[iy, high[ox]] (into `g`, 2·rows·outSize floats).
     @inline(__always)
@@ -82,6 +85,10 @@ extension BilinearAxis {
                              bottomWeight wb: Float, into out: UnsafeMutablePointer<Float>) {
         let tl = g + 2 * top * outSize, th = tl + outSize, bl = g + 2 * bottom * outSize, bh = bl + outSize
         let cwl = lowWeight, cwh = highWeight
+        if Self.vectorKernel {
+            ak_resize_row_gathered(tl, th, bl, bh, cwl, cwh, wt, wb, out, outSize)
+            return
+        }
         for ox in 0..<outSize {
             out[ox] = cwl[ox] * (wt * tl[ox] + wb * bl[ox]) + cwh[ox] * (wt * th[ox] + wb * bh[ox])
         }

@@ -30,6 +30,12 @@ void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packe
                     const float *residual, long ldr, float *y, long ldy, int gelu, long row_begin,
                     long row_end);
 
+// ---- bilinear resize (resize.c) --------------------------------------------------------------
+/// out[x] = wl[x]·(wt·tl[x] + wb·bl[x]) + wh[x]·(wt·th[x] + wb·bh[x]) for x < n, each operation rounded in this
+/// order (the same bits as Resize.swift's interpolateGathered). Needs ak_linear_available().
+void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh, const float *wl,
+                            const float *wh, float wt, float wb, float *out, long n);
+
 // ---- attention of one (sample, head) pair, no graph (attention.c) --------------------------------
 /// Non-zero when ak_attention_pair runs for this head width (≤ 64, AVX-512).
 int ak_attention_supports(long head_width);
