@@ -44,6 +44,26 @@ struct MathKernelTests {
         #expect(e.relative <= 1e-6, "exp: max relative error \(e.relative) at x = \(x[Swift.max(e.at, 0)])")
     }
 
+    /// The attention kernel's softmax exponentials (base-2, no Cody–Waite step): relative error within
+    /// 3e-7 + 5e-8·|t| (t = (x − m)·log2 e), the row's sum as returned, and ~0 far below the maximum.
+    @Test func attentionExponentialsMatchLibm() {
+        guard ak_attention_supports(64) != 0 else { return } // BLAS + softmax.c serve attention there (covered above)
+        let m: Float = 3.5
+        var row = Self.grid(-60, 3.5, count: 100_003) + [m, m - 1e-6, -200, -1000] // shifts below e^-87 clamp to ~0
+        let reference = row.map { exp(Double($0) - Double(m)) }
+        let sum = row.withUnsafeMutableBufferPointer { ak_attention_exp_sum($0.baseAddress, $0.count, m) }
+        var worst = 0.0, worstRelative = 0.0, worstT = 0.0
+        for (i, r) in reference.enumerated() where r > 1e-30 {
+            let t = Swift.abs(log2(r)), relative = Swift.abs(Double(row[i]) - r) / r
+            let ratio = relative / (3e-7 + 5e-8 * t)
+            if ratio > worst { worst = ratio; worstRelative = relative; worstT = t }
+        }
+        #expect(worst <= 1, "relative error \(worstRelative) at |t| = \(worstT): \(worst) × the bound")
+        #expect(row.suffix(2).allSatisfy { $0 < 1e-37 })
+        let exactSum = reference.reduce(0, +)
+        #expect(Swift.abs(Double(sum) - exactSum) <= 1e-5 * exactSum, "sum \(sum) vs \(exactSum)")
+    }
+
     @Test func sigmoidMatchesLibm() {
         let x = Self.grid(-80, 80, count: 320_001)
         let e = Self.errors(Self.apply(ak_sigmoid, x), x.map { 1 / (1 + exp(-Double($0))) })

@@ -41,6 +41,9 @@ void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, c
 int ak_attention_supports(long head_width);
 /// Floats of scratch ak_attention_pair needs (one buffer per concurrent call).
 long ak_attention_scratch_size(long tokens, long head_width);
+/// row[j] = exp(row[j] − m) (every row[j] ≤ m) for j < n; returns their sum. The kernel's softmax exponentials:
+/// relative error ≤ 3e-7 + 5e-8·|t|, t = (row[j] − m)·log2(e) (MathKernelTests). Needs ak_attention_supports.
+float ak_attention_exp_sum(float *row, long n, float m);
 /// out [tokens, head_width] (row stride ldo) = softmax(q·kᵀ·scale)·v; q, k, v: [tokens, head_width], row stride ld.
 void ak_attention_pair(const float *q, const float *k, const float *v, long ld, long tokens, long head_width,
                        float scale, float *out, long ldo, float *scratch);
