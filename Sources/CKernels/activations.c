@@ -6,7 +6,7 @@
 #define SQRT_2_OVER_PI 0.79788456080286535588f
 
 AK_CLONES void ak_gelu_erf_forward(const float *x, float *y, long n) {
-    for (long i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + ak_erff(x[i] * INV_SQRT2));
+    for (long i = 0; i < n; i++) y[i] = ak_gelu_erf(x[i]);
 }
 
 /// d/dx x·Φ(x) = Φ(x) + x·φ(x)

@@ -8,16 +8,13 @@
 #include "mathfun.h"
 
 #define QUERY_BLOCK 32 // rows of S per block: 32·N floats stay in L2 next to packed k and v
-#define PANEL 48       // linear_gemm.c's panel width
 
 long ak_attention_scratch_size(long tokens, long head_width) {
-    long floats = ak_linear_panel_count(tokens) * head_width * PANEL + QUERY_BLOCK * tokens + QUERY_BLOCK;
+    long floats = ak_linear_packed_size(tokens, head_width) + QUERY_BLOCK * tokens + QUERY_BLOCK;
     return (floats + 15) & ~15L; // consecutive buffers stay 64-byte aligned (the packed panels need it)
 }
 
 #if AK_HAS_AVX512_KERNELS
-#include <immintrin.h>
-
 int ak_attention_supports(long head_width) { return head_width >= 1 && head_width <= 64 && ak_linear_available(); }
 
 // O rows (≤ 6) = E rows · v, each row scaled by its 1/Σ. v's 64 columns are four vectors loaded straight
@@ -69,7 +66,7 @@ AK_AVX512 float ak_attention_exp_sum(float *row, long n, float m) {
                  one = _mm512_set1_ps(1.0f);
     __m512 sum = _mm512_setzero_ps();
     for (long j = 0; j < n; j += 16) {
-        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __mmask16 k = ak_lane_mask(n, j);
         __m512 t = _mm512_max_ps(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row + j), log2e, shift), floor_t);
         __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m512 f = _mm512_sub_ps(t, r);
@@ -86,18 +83,12 @@ AK_AVX512 float ak_attention_exp_sum(float *row, long n, float m) {
     return _mm512_reduce_add_ps(sum);
 }
 
-static __mmask16 lanes(long width, long first) {
-    long n = width - first;
-    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
-
 AK_AVX512 void ak_attention_pair(const float *q, const float *k, const float *v, long ld, long tokens,
                                  long head_width, float scale, float *out, long ldo, float *scratch) {
-    long panels = ak_linear_panel_count(tokens);
-    float *packed = scratch, *e = packed + panels * head_width * PANEL, *inv_sum = e + QUERY_BLOCK * tokens;
-    ak_linear_pack(k, ld, tokens, head_width, scale, packed, 0, panels);
-    __mmask16 m0 = lanes(head_width, 0), m1 = lanes(head_width, 16), m2 = lanes(head_width, 32),
-              m3 = lanes(head_width, 48);
+    float *packed = scratch, *e = packed + ak_linear_packed_size(tokens, head_width), *inv_sum = e + QUERY_BLOCK * tokens;
+    ak_linear_pack(k, ld, tokens, head_width, scale, packed, 0, ak_linear_panel_count(tokens));
+    __mmask16 m0 = ak_lane_mask(head_width, 0), m1 = ak_lane_mask(head_width, 16), m2 = ak_lane_mask(head_width, 32),
+              m3 = ak_lane_mask(head_width, 48);
     for (long r0 = 0; r0 < tokens; r0 += QUERY_BLOCK) {
         long rows = tokens - r0 < QUERY_BLOCK ? tokens - r0 : QUERY_BLOCK;
         ak_linear_rows(tokens, head_width, q + r0 * ld, ld, packed, 0, 0, 0, e, tokens, 0, 0, rows);

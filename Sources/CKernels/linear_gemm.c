@@ -1,7 +1,7 @@
 // The linear layers' GEMM, y = act(x·Wᵀ + b) + r, with the bias, activation and residual applied to each
 // output tile while it is still in registers. Through OpenBLAS the same layer costs a pass that fills y with
-// b (or r + b) before a beta-1 GEMM, and a separate pass for the activation; those passes were ~7 % of
-// ViT-Ti inference (perf). On the ViT layer shapes the kernel itself runs at 204–224 GFLOP/s on 2 Zen 4
+// b (or r + b) before a beta-1 GEMM, and a separate pass for the activation; those passes (and the zeroing
+// for beta 0) were ~10 % of ViT-Ti inference samples (perf). On the ViT layer shapes the kernel itself runs at 204–224 GFLOP/s on 2 Zen 4
 // threads against 180–194 for OpenBLAS with its bias fill, the FMA peak being 235 (scripts/gemm_limits.c):
 // x is read in place (no packing of the activations) and W's panels can be packed once (PackedGEMM).
 //
@@ -11,20 +11,16 @@
 #include "kernels.h"
 #include "mathfun.h"
 
-#define NR 48
+#define NR AK_LINEAR_PANEL
 #define MR 8
 
-#if AK_HAS_AVX512_KERNELS
-#include <immintrin.h>
-#endif
-
-
 long ak_linear_panel_count(long n) { return (n + NR - 1) / NR; }
+long ak_linear_packed_size(long n, long k) { return ak_linear_panel_count(n) * k * NR; }
 
-// Blocks of 16 k-columns × 48 rows keep both the reads and the writes within a few cache lines: 4× faster
-// than a plain transpose, so packing on every call costs ~1 % of a ViT-S layer's GEMM.
+// Blocks of 16 k-columns × 48 rows keep both the reads and the writes within a few cache lines: 476 → 125 µs
+// for a 1152 × 384 weight against a plain transpose (one-off test, 2026-12-07).
 AK_AVX512 void ak_linear_pack(const float *w, long ldw, long n, long k, float scale, float *packed, long panel_begin,
-                           long panel_end) {
+                              long panel_end) {
     for (long p = panel_begin; p < panel_end; p++) {
         float *dst = packed + p * k * NR;
         long rows = n - p * NR < NR ? n - p * NR : NR;
@@ -42,12 +38,10 @@ AK_AVX512 void ak_linear_pack(const float *w, long ldw, long n, long k, float sc
 #if AK_HAS_AVX512_KERNELS
 int ak_linear_available(void) { return __builtin_cpu_supports("avx512f"); }
 
-#define INV_SQRT2 0.70710678118654752f
-
 AK_AVX512 static inline __m512 gelu16(__m512 v) {
     float t[16];
     _mm512_storeu_ps(t, v);
-    for (int i = 0; i < 16; i++) t[i] = 0.5f * t[i] * (1.0f + ak_erff(t[i] * INV_SQRT2));
+    for (int i = 0; i < 16; i++) t[i] = ak_gelu_erf(t[i]);
     return _mm512_loadu_ps(t);
 }
 
@@ -107,9 +101,7 @@ AK_AVX512 void ak_linear_rows(long n, long k, const float *x, long ldx, const fl
         long r1 = r0 + ROW_BLOCK < row_end ? r0 + ROW_BLOCK : row_end;
         for (long p = 0; p < panels; p++) {
             long col = p * NR, width = n - col < NR ? n - col : NR;
-            __mmask16 m0 = width >= 16 ? 0xffff : (__mmask16)((1u << width) - 1);
-            __mmask16 m1 = width >= 32 ? 0xffff : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
-            __mmask16 m2 = width >= 48 ? 0xffff : width <= 32 ? 0 : (__mmask16)((1u << (width - 32)) - 1);
+            __mmask16 m0 = ak_lane_mask(width, 0), m1 = ak_lane_mask(width, 16), m2 = ak_lane_mask(width, 32);
             const int vecs = (int)((width + 15) / 16);
             const float *panel = packed + p * k * NR, *b = bias ? bias + col : 0;
             for (long i = r0; i < r1; i += MR) {

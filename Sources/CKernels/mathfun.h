@@ -85,6 +85,9 @@ static inline float ak_erff(float x) {
     return r > 1.0f ? 1.0f : r < -1.0f ? -1.0f : r;
 }
 
+/// Exact GELU, x·Φ(x) = ½·x·(1 + erf(x/√2)): the forward of activations.c and the linear kernel's epilogue.
+static inline float ak_gelu_erf(float x) { return 0.5f * x * (1.0f + ak_erff(x * 0.70710678118654752440f)); }
+
 static inline float ak_tanhf(float x) {
     float a = fabsf(x);
     float e = ak_expf(-2.0f * a);
@@ -160,5 +163,14 @@ AK_ALWAYS_INLINE float ak_exp_shifted_sum(const float *x, float *y, long n, floa
     }
     return ak_lanes_sum(acc) + tail;
 }
+
+#if AK_HAS_AVX512_KERNELS
+#include <immintrin.h>
+/// The lanes of the 16 floats starting at `first` that lie inside a row of `width`: all, the first few, or none.
+AK_ALWAYS_INLINE __mmask16 ak_lane_mask(long width, long first) {
+    long n = width - first;
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+#endif
 
 #endif

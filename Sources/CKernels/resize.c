@@ -8,15 +8,13 @@
 #include "mathfun.h"
 
 #if AK_HAS_AVX512_KERNELS
-#include <immintrin.h>
-
 #define ROUNDED(v) __asm__("" : "+v"(v))
 
 AK_AVX512 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh,
                                       const float *wl, const float *wh, float wt, float wb, float *out, long n) {
     __m512 vt = _mm512_set1_ps(wt), vb = _mm512_set1_ps(wb);
     for (long x = 0; x < n; x += 16) {
-        __mmask16 m = n - x >= 16 ? 0xffff : (__mmask16)((1u << (n - x)) - 1);
+        __mmask16 m = ak_lane_mask(n, x);
         __m512 a = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(m, tl + x));
         __m512 b = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, bl + x));
         ROUNDED(a);

@@ -2,9 +2,9 @@ import CKernels
 import Synchronization
 
 /// The linear layers' GEMM with its epilogue fused: y = act(x·Wᵀ + b) + r (CKernels/linear_gemm.c, AVX-512).
-/// W is packed into 48-column panels on every call (both threads share the packing, 1–3 % of the GEMM), so
-/// a weight changed in place is always seen — except inside `reusingPackedWeights`, where inference keeps
-/// each weight's panels.
+/// W is packed into 48-column panels on every call (both threads share the packing: 2–3.5 % of ViT inference
+/// samples), so a weight changed in place is always seen — except inside `reusingPackedWeights`, where
+/// inference keeps each weight's panels.
 public enum PackedGEMM {
     public enum Activation: Int32 { case none = 0, gelu = 1 }
 
@@ -21,7 +21,7 @@ public enum PackedGEMM {
     /// Also false when the zero-padding of the last panel would waste more than 1/8 of the work (e.g. the
     /// adapters' 64 outputs, a head's 150 classes): OpenBLAS is faster there.
     public static func handles(rows m: Int, outputs n: Int, inputs k: Int) -> Bool {
-        enabled && m >= minimumRows && n > 0 && k > 0 && ak_linear_panel_count(n) * 48 - n <= n / 8
+        enabled && m >= minimumRows && n > 0 && k > 0 && ak_linear_packed_size(n, 1) - n <= n / 8
     }
 
     /// y [m, n] (row stride n) = act(x [m, k]·Wᵀ + bias) + residual, weight [n, k]; bias/residual optional.
@@ -55,7 +55,7 @@ public enum PackedGEMM {
 
     static func pack(_ weight: Tensor) -> Storage {
         let n = weight.shape[0], k = weight.shape[1], panels = ak_linear_panel_count(n)
-        let packed = Storage(uninitializedCount: panels * k * 48)
+        let packed = Storage(uninitializedCount: ak_linear_packed_size(n, k))
         let w = weight.data, p = packed.pointer
         Parallel.chunks(panels) { range in
             ak_linear_pack(w, k, n, k, 1, p, range.lowerBound, range.upperBound)

@@ -20,9 +20,13 @@ void ak_sigmoid(const float *x, float *y, long n);
 // ---- linear layers: y = act(x·Wᵀ + b) + r with W packed in 48-column panels (linear_gemm.c) ---
 /// Non-zero when the CPU runs the packed kernel (AVX-512); otherwise callers use BLAS.
 int ak_linear_available(void);
+/// Output columns per packed panel (the kernel's tile width).
+#define AK_LINEAR_PANEL 48
 long ak_linear_panel_count(long n);
+/// Floats of packed panels for an [n, k] weight: panel_count(n)·k·AK_LINEAR_PANEL.
+long ak_linear_packed_size(long n, long k);
 /// Packs panels panel_begin..<panel_end of scale·W (W [n, k], row stride ldw) into `packed`
-/// (panel_count·k·48 floats, 64-byte aligned).
+/// (ak_linear_packed_size floats, 64-byte aligned).
 void ak_linear_pack(const float *w, long ldw, long n, long k, float scale, float *packed, long panel_begin,
                     long panel_end);
 /// Rows row_begin..<row_end of y = act(x·Wᵀ + bias) + residual; bias/residual may be NULL, gelu: 0 none, 1 erf.
