@@ -59,22 +59,22 @@ public struct Evaluator {
         let start = Stopwatch.now()
         // The weights do not change while evaluating: each linear layer's packed panels are made once.
         try PackedGEMM.reusingPackedWeights {
-        for index in 0..<total {
-            var sample = try source.sample(at: index)
-            // Test transforms draw nothing; a fixed generator keeps the signature satisfied.
-            var generator = RandomGenerator(seed: 0)
-            for transform in transforms { try transform.apply(&sample, generator: &generator) }
-            guard let mask = sample.mask else { throw EvaluationError.missingMask(sample: sample.name) }
-            guard mask.width == sample.originalWidth && mask.height == sample.originalHeight else {
-                throw EvaluationError.maskSizeMismatch(sample: sample.name, mask: (mask.width, mask.height),
-                                                       original: (sample.originalWidth, sample.originalHeight))
+            for index in 0..<total {
+                var sample = try source.sample(at: index)
+                // Test transforms draw nothing; a fixed generator keeps the signature satisfied.
+                var generator = RandomGenerator(seed: 0)
+                for transform in transforms { try transform.apply(&sample, generator: &generator) }
+                guard let mask = sample.mask else { throw EvaluationError.missingMask(sample: sample.name) }
+                guard mask.width == sample.originalWidth && mask.height == sample.originalHeight else {
+                    throw EvaluationError.maskSizeMismatch(sample: sample.name, mask: (mask.width, mask.height),
+                                                           original: (sample.originalWidth, sample.originalHeight))
+                }
+                let inferenceStart = Stopwatch.now()
+                let prediction = inference.predict(sample)
+                inferenceSeconds += Stopwatch.now() - inferenceStart
+                confusion.add(predictions: prediction.labels, labels: mask.labels)
+                progress?(index + 1, total)
             }
-            let inferenceStart = Stopwatch.now()
-            let prediction = inference.predict(sample)
-            inferenceSeconds += Stopwatch.now() - inferenceStart
-            confusion.add(predictions: prediction.labels, labels: mask.labels)
-            progress?(index + 1, total)
-        }
         }
         return EvaluationResult(confusion: confusion, images: total, seconds: Stopwatch.now() - start,
                                 inferenceSeconds: inferenceSeconds)

@@ -47,18 +47,18 @@ public enum PredictJob {
         let source = SegmentationDataset(images: files)
         var written: [String] = []
         try PackedGEMM.reusingPackedWeights { // weights are fixed while predicting: pack each layer once
-        for i in 0..<source.count {
-            var sample = try source.sample(at: i)
-            let original = options.overlay ? try ImageCodecs.decodeImage(path: files[i]) : nil
-            var generator = RandomGenerator(seed: 0) // test transforms draw nothing
-            for t in transforms { try t.apply(&sample, generator: &generator) }
-            let prediction = inference.predict(sample, probabilities: options.saveProbabilities)
-            let stem = URL(fileURLWithPath: files[i]).deletingPathExtension().lastPathComponent
-            _ = try writer.write(stem: stem, prediction: prediction.labels, width: prediction.width, height: prediction.height,
-                                 image: original, probabilities: prediction.probabilities)
-            written.append(writer.maskPath(stem: stem))
-            progress?(i + 1, source.count, files[i])
-        }
+            for i in 0..<source.count {
+                var sample = try source.sample(at: i)
+                let original = options.overlay ? try ImageCodecs.decodeImage(path: files[i]) : nil
+                var generator = RandomGenerator(seed: 0) // test transforms draw nothing
+                for t in transforms { try t.apply(&sample, generator: &generator) }
+                let prediction = inference.predict(sample, probabilities: options.saveProbabilities)
+                let stem = URL(fileURLWithPath: files[i]).deletingPathExtension().lastPathComponent
+                _ = try writer.write(stem: stem, prediction: prediction.labels, width: prediction.width, height: prediction.height,
+                                     image: original, probabilities: prediction.probabilities)
+                written.append(writer.maskPath(stem: stem))
+                progress?(i + 1, source.count, files[i])
+            }
         }
         return written
     }

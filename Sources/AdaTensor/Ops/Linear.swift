@@ -27,9 +27,11 @@ extension Tensor {
     /// gelu(x·Wᵀ + b), exact erf form. Without a recorded gradient (inference) the GELU runs inside the GEMM's
     /// tiles (PackedGEMM); with one it is `linear` then `gelu`, whose backward needs the pre-activation.
     public func linearGELU(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        // A shape that does not fit falls through to `linear`, whose preconditions name it.
+        guard weight.rank == 2, shape.last == weight.shape[1] else { return linear(weight, bias: bias).gelu() }
         let k = weight.shape[1], n = weight.shape[0], m = count / Swift.max(k, 1)
         let records = Autograd.isEnabled && (needsGrad || weight.needsGrad || bias?.needsGrad == true)
-        guard !records, shape.last == k, PackedGEMM.handles(rows: m, outputs: n, inputs: k) else {
+        guard !records, PackedGEMM.handles(rows: m, outputs: n, inputs: k) else {
             return linear(weight, bias: bias).gelu()
         }
         if let bias { precondition(bias.shape == [n], "linear: bias \(bias.shape) for \(n) outputs") }
