@@ -6,13 +6,16 @@
 // change the bits that the resize-and-argmax path (Inference.argmaxResized) must reproduce.
 #include "kernels.h"
 #include "mathfun.h"
+#include <stdint.h>
 
 #if AK_HAS_AVX512_KERNELS
 #define ROUNDED(v) __asm__("" : "+v"(v))
 
 AK_AVX512 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh,
-                                      const float *wl, const float *wh, float wt, float wb, float *out, long n) {
+                                      const float *wl, const float *wh, float wt, float wb, float *out, long n,
+                                      int stream) {
     __m512 vt = _mm512_set1_ps(wt), vb = _mm512_set1_ps(wb);
+    stream = stream && ((uintptr_t)out & 63) == 0;
     for (long x = 0; x < n; x += 16) {
         __mmask16 m = ak_lane_mask(n, x);
         __m512 a = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(m, tl + x));
@@ -29,12 +32,17 @@ AK_AVX512 void ak_resize_row_gathered(const float *tl, const float *th, const fl
         __m512 q = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, wh + x), high);
         ROUNDED(p);
         ROUNDED(q);
-        _mm512_mask_storeu_ps(out + x, m, _mm512_add_ps(p, q));
+        if (stream && x + 16 <= n) _mm512_stream_ps(out + x, _mm512_add_ps(p, q));
+        else _mm512_mask_storeu_ps(out + x, m, _mm512_add_ps(p, q));
     }
 }
+
+void ak_store_fence(void) { _mm_sfence(); }
 #else
 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh, const float *wl,
-                            const float *wh, float wt, float wb, float *out, long n) {
-    (void)tl, (void)th, (void)bl, (void)bh, (void)wl, (void)wh, (void)wt, (void)wb, (void)out, (void)n;
+                            const float *wh, float wt, float wb, float *out, long n, int stream) {
+    (void)tl, (void)th, (void)bl, (void)bh, (void)wl, (void)wh, (void)wt, (void)wb, (void)out, (void)n, (void)stream;
 }
+
+void ak_store_fence(void) {}
 #endif

@@ -111,6 +111,20 @@ struct AdaRouteParityTests {
               worst.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2e", $0.value))" }.joined(separator: ", "))
     }
 
+    /// The inference forward (no graph: routed projections through the packed kernel with packed weights kept,
+    /// fused attention and GELU) gives the fixture's logits too.
+    @Test(arguments: files)
+    func inferenceForwardMatchesTheLogits(file: String) throws {
+        let fixture = try FixtureModel(file)
+        _ = try fixture.load()
+        fixture.model.setTraining(false)
+        let logits = Autograd.withNoGrad {
+            PackedGEMM.reusingPackedWeights { fixture.model(fixture.images, context: ForwardContext()) }
+        }.resizedBilinear(height: fixture.images.shape[2], width: fixture.images.shape[3])
+        let result = compare(logits, try fixture.file.tensor("output.logits"), rtol: 1e-5, atol: 1e-6)
+        #expect(result.passed, "logits: \(result)")
+    }
+
     /// AdamW in isolation: the fixture's own gradients in, one step, compare with adamw1.* (≤ 1e-6).
     @Test(arguments: files)
     func adamWStepMatches(file: String) throws {

@@ -77,6 +77,22 @@ struct ResizeTests {
         #expect(Self.close(x.resizedBilinear(height: size.0, width: size.1).values, Self.naive(x, size.0, size.1)))
     }
 
+    /// An output of ≥ 16 M floats is written with non-temporal stores: the same bits as a small resize of one of
+    /// its planes (rows of 2900 floats: aligned and unaligned row starts, a 4-float tail per row).
+    @Test func streamedLargeOutputHasTheBitsOfASmallOne() {
+        var rng = RandomGenerator(seed: 8)
+        let x = Tensor.normal([1, 2, 9, 7], using: &rng)
+        let large = x.resizedBilinear(height: 2900, width: 2900)
+        #expect(large.count >= 16 << 20)
+        let plane = 2900 * 2900
+        for p in 0..<2 {
+            let single = Tensor(shape: [1, 1, 9, 7], values: Array(x.values[(p * 63)..<((p + 1) * 63)]))
+            let small = single.resizedBilinear(height: 2900, width: 2900)
+            let mismatches = (0..<plane).count { small.data[$0].bitPattern != large.data[p * plane + $0].bitPattern }
+            #expect(mismatches == 0, "plane \(p): \(mismatches) of \(plane) values differ")
+        }
+    }
+
     @Test func identitySizeReturnsTheInput() {
         var rng = RandomGenerator(seed: 7)
         let x = Tensor.normal([2, 3, 5, 4], using: &rng, requiresGrad: true)

@@ -83,6 +83,26 @@ extension Tensor {
         bias?.accumulateGrad { gb in Vector.addColumnSums(gy.data, rows: m, cols: n, into: gb) }
     }
 
+    /// y [B, M, N] = x [B, M, K]·W_bᵀ with one weight per sample mixed from a bank of experts,
+    /// W_b = Σ_e weights[b, e]·bank[e]: bank [E, N, K], weights [B, E] (AdaRoute's routed projections).
+    /// With a gradient to record it is the mixing matmul then the batched matmul (their backward passes);
+    /// without one, PackedGEMM mixes the packed experts and runs all samples' products in one region.
+    public func routedLinear(bank: Tensor, weights: Tensor) -> Tensor {
+        precondition(rank == 3 && bank.rank == 3 && shape[2] == bank.shape[2],
+                     "routedLinear: input \(shape) does not match bank \(bank.shape) ([B, M, K] and [E, N, K])")
+        precondition(weights.shape == [shape[0], bank.shape[0]],
+                     "routedLinear: weights \(weights.shape) for \(shape[0]) samples and \(bank.shape[0]) experts")
+        let (b, m, e, n, k) = (shape[0], shape[1], bank.shape[0], bank.shape[1], bank.shape[2])
+        let records = Autograd.isEnabled && (needsGrad || bank.needsGrad || weights.needsGrad)
+        guard !records, PackedGEMM.enabled else {
+            let mixed = weights.matmul(bank.reshaped([e, n * k])).reshaped([b, n, k])
+            return matmul(mixed, transposeOther: true)
+        }
+        let y = Tensor(uninitializedShape: [b, m, n])
+        PackedGEMM.routedLinear(batch: b, rows: m, x: data, bank: bank, weights: weights.data, into: y.data)
+        return y
+    }
+
     /// Matrix product over the last two axes with optional transposes.
     /// - self: [..., M, K] (or [..., K, M] with transposeSelf); other: [K, N] / [N, K] shared by every
     ///   batch entry, or [..., K, N] with the same leading batch shape: one matrix per sample.

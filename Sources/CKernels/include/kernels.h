@@ -29,6 +29,10 @@ long ak_linear_packed_size(long n, long k);
 /// (ak_linear_packed_size floats, 64-byte aligned).
 void ak_linear_pack(const float *w, long ldw, long n, long k, float scale, float *packed, long panel_begin,
                     long panel_end);
+/// Elements begin..<end of out[s] = Σ_e weights[s·experts + e]·bank[e] for every sample s < samples, where bank[e]
+/// and out[s] are `stride` floats apart: AdaRoute's mixed expert weights, mixed in the packed layout.
+void ak_linear_mix(const float *bank, long stride, long experts, long samples, const float *weights, float *out,
+                   long begin, long end);
 /// Rows row_begin..<row_end of y = act(x·Wᵀ + bias) + residual; bias/residual may be NULL, gelu: 0 none, 1 erf.
 void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packed, const float *bias,
                     const float *residual, long ldr, float *y, long ldy, int gelu, long row_begin,
@@ -36,9 +40,12 @@ void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packe
 
 // ---- bilinear resize (resize.c) --------------------------------------------------------------
 /// out[x] = wl[x]·(wt·tl[x] + wb·bl[x]) + wh[x]·(wt·th[x] + wb·bh[x]) for x < n, each operation rounded in this
-/// order (the same bits as Resize.swift's interpolateGathered). Needs ak_linear_available().
+/// order (the same bits as Resize.swift's interpolateGathered). Needs ak_linear_available(). With `stream`, a
+/// 64-byte aligned row is written with non-temporal stores (call ak_store_fence before other threads read it).
 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh, const float *wl,
-                            const float *wh, float wt, float wb, float *out, long n);
+                            const float *wh, float wt, float wb, float *out, long n, int stream);
+/// Orders this thread's non-temporal stores before its later stores (sfence).
+void ak_store_fence(void);
 
 // ---- attention of one (sample, head) pair, no graph (attention.c) --------------------------------
 /// Non-zero when ak_attention_pair runs for this head width (≤ 64, AVX-512).

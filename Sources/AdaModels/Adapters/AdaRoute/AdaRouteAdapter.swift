@@ -76,11 +76,11 @@ public final class AdaRouteAdapter: Module, BlockAdapter {
         let temperature = logitScale.exp().reshaped([config.groups, 1])
         let weights = (gates.reshaped([b, config.groups, e]) * temperature).softmax() // [B, G, E]
         func group(_ j: Int) -> Tensor { weights.slice(axis: 1, range: j..<(j + 1)).reshaped([b, e]) }
-        let mixedA = ExpertCenter.mix(center.projA, weights: group(0))          // 5: [B, r, D]
-        let mixedB = ExpertCenter.mix(center.projB, weights: group(1))          //    [B, D, r]
-        context.record("\(name).projA_mixed", mixedA)
-        context.record("\(name).projB_mixed", mixedB)
-        var u = z.matmul(mixedA, transposeOther: true)                          // 6: [B, L, r]
+        if context.probe != nil {                                               // 5: mixed inside 6 and 10
+            context.record("\(name).projA_mixed", ExpertCenter.mix(center.projA, weights: group(0))) // [B, r, D]
+            context.record("\(name).projB_mixed", ExpertCenter.mix(center.projB, weights: group(1))) // [B, D, r]
+        }
+        var u = z.routedLinear(bank: center.projA, weights: group(0))           // 6: [B, L, r]
         var v = u                                                               // 7: token path
         if config.usesConvolutions {
             let grid = u.reshaped([b, h, w, r])
@@ -105,7 +105,7 @@ public final class AdaRouteAdapter: Module, BlockAdapter {
         }
         u = v + u                                                               // 8 (token path: 2u, as official)
         u = u + proj(u, context: context)                                       // 9
-        var y = u.gelu().matmul(mixedB, transposeOther: true)                   // 10: [B, L, D]
+        var y = u.gelu().routedLinear(bank: center.projB, weights: group(1))    // 10: [B, L, D]
         if let dwconv2 {                                                        // 11
             y = y + dwconv2(y.reshaped([b, h, w, d])).reshaped([b, l, d])
         }
