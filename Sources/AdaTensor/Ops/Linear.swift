@@ -49,7 +49,9 @@ extension Tensor {
         let k = weight.shape[1], n = weight.shape[0]
         let out = y.data, b = bias?.data, r = residual?.data
         if PackedGEMM.handles(rows: m, outputs: n, inputs: k) {
-            PackedGEMM.linear(rows: m, x: x.data, weight: weight, bias: b, residual: r, into: out)
+            // A 1×1 convolution's weight is [N, K, 1, 1]: the same floats as [N, K].
+            let matrix = weight.rank == 2 ? weight : weight.reshaped([n, k])
+            PackedGEMM.linear(rows: m, x: x.data, weight: matrix, bias: b, residual: r, into: out)
             return
         }
         if b != nil || r != nil {
