@@ -12,11 +12,14 @@ public final class BilinearAxis {
     public let outSize: Int
     public let low: UnsafeMutablePointer<Int>, high: UnsafeMutablePointer<Int>
     public let lowWeight: UnsafeMutablePointer<Float>, highWeight: UnsafeMutablePointer<Float>
+    /// The taps again as 32-bit lane indices (ak_resize_row_permuted).
+    let low32: UnsafeMutablePointer<Int32>, high32: UnsafeMutablePointer<Int32>
 
     public init(inSize: Int, outSize: Int) {
         self.outSize = outSize
         low = .allocate(capacity: outSize); high = .allocate(capacity: outSize)
         lowWeight = .allocate(capacity: outSize); highWeight = .allocate(capacity: outSize)
+        low32 = .allocate(capacity: outSize); high32 = .allocate(capacity: outSize)
         // Float arithmetic, as PyTorch's CPU kernel does, so the weights match bit for bit.
         let scale = Float(inSize) / Float(outSize)
         for d in 0..<outSize {
@@ -27,11 +30,13 @@ public final class BilinearAxis {
             high[d] = min(i0 + 1, inSize - 1)
             lowWeight[d] = 1 - lambda
             highWeight[d] = lambda
+            low32[d] = Int32(truncatingIfNeeded: low[d]); high32[d] = Int32(truncatingIfNeeded: high[d])
         }
     }
 
     deinit {
         low.deallocate(); high.deallocate(); lowWeight.deallocate(); highWeight.deallocate()
+        low32.deallocate(); high32.deallocate()
     }
 
     /// The taps as the C kernels take them (valid while this axis lives).
@@ -50,6 +55,10 @@ extension BilinearAxis {
                                bottomWeight wb: Float, inputWidth inW: Int, blendFirst: Bool,
                                scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let cl = low, ch = high, cwl = lowWeight, cwh = highWeight
+        if blendFirst && Self.vectorKernel && inW <= Self.permutedWidth {
+            ak_resize_row_permuted(top, bottom, inW, wt, wb, low32, high32, cwl, cwh, out, outSize, 0)
+            return
+        }
         if blendFirst {
             for i in 0..<inW { scratch[i] = wt * top[i] + wb * bottom[i] }
             for ox in 0..<outSize { out[ox] = cwl[ox] * scratch[cl[ox]] + cwh[ox] * scratch[ch[ox]] }
@@ -65,6 +74,9 @@ extension BilinearAxis {
 extension BilinearAxis {
     /// The same row blend in AVX-512 (CKernels/resize.c, same bits) where the CPU has it.
     static let vectorKernel = PackedGEMM.enabled
+    /// Source rows up to this wide are blended into two registers and sampled from there
+    /// (ak_resize_row_permuted): a ViT's token grid, e.g. 14 or 32 wide.
+    static let permutedWidth = 32
 
     /// For every input row iy of a plane [rows, inW]: g[iy, 0, ox] = plane[iy, low[ox]] and
     /// g[iy, 1, ox] = plane[iy, high[ox]] (into `g`, 2·rows·outSize floats).
@@ -189,6 +201,15 @@ extension Tensor {
             }
             for plane in range {
                 let src = px + plane * inPlane
+                if blendRowsFirst && BilinearAxis.vectorKernel && inW <= BilinearAxis.permutedWidth {
+                    for oy in 0..<outH {
+                        ak_resize_row_permuted(src + rows.low[oy] * inW, src + rows.high[oy] * inW, inW,
+                                               rows.lowWeight[oy], rows.highWeight[oy], cols.low32, cols.high32,
+                                               cols.lowWeight, cols.highWeight, py + plane * outPlane + oy * outW,
+                                               outW, streaming ? 1 : 0)
+                    }
+                    continue
+                }
                 if blendRowsFirst {
                     // Gather each input row's column taps once per plane; every output row is then contiguous
                     // vector arithmetic (the same operations as interpolateRow's, so the same bits).

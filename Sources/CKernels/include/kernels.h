@@ -44,6 +44,11 @@ void ak_linear_rows(long n, long k, const float *x, long ldx, const float *packe
 /// 64-byte aligned row is written with non-temporal stores (call ak_store_fence before other threads read it).
 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh, const float *wl,
                             const float *wh, float wt, float wb, float *out, long n, int stream);
+/// The same row for source rows of in_w ≤ 32 floats, blended first and sampled from registers: out[x] =
+/// wl[x]·b[lo[x]] + wh[x]·b[hi[x]] with b = wt·top + wb·bottom (BilinearAxis.interpolateRow's blend-first bits).
+void ak_resize_row_permuted(const float *top, const float *bottom, long in_w, float wt, float wb,
+                            const int32_t *lo, const int32_t *hi, const float *wl, const float *wh,
+                            float *out, long n, int stream);
 /// Orders this thread's non-temporal stores before its later stores (sfence).
 void ak_store_fence(void);
 
