@@ -191,17 +191,19 @@ extension Tensor {
         // An output this large (a full-resolution logit map) leaves the caches before anyone reads it: written
         // with non-temporal stores it skips the read-for-ownership (241 MB: 6.8 → 4.6 ms on 2 Zen 4 cores).
         let streaming = y.count >= 16 << 20
+        // Narrow source rows (a token grid) are blended and sampled in registers: no gathered taps.
+        let permuted = blendRowsFirst && BilinearAxis.vectorKernel && inW <= BilinearAxis.permutedWidth
 
         Parallel.chunks(planes, minimumChunk: minimumPlanes) { range in
-            // Gathered taps when blending rows first; the direct 4-tap path needs no scratch.
-            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: blendRowsFirst ? 2 * inH * outW : 1)
+            // Gathered taps when blending rows first; the permuted and the direct 4-tap paths need no scratch.
+            let gathered = UnsafeMutablePointer<Float>.allocate(capacity: blendRowsFirst && !permuted ? 2 * inH * outW : 1)
             defer {
                 gathered.deallocate()
                 if streaming { ak_store_fence() } // the streamed rows are visible once this chunk is done
             }
             for plane in range {
                 let src = px + plane * inPlane
-                if blendRowsFirst && BilinearAxis.vectorKernel && inW <= BilinearAxis.permutedWidth {
+                if permuted {
                     for oy in 0..<outH {
                         ak_resize_row_permuted(src + rows.low[oy] * inW, src + rows.high[oy] * inW, inW,
                                                rows.lowWeight[oy], rows.highWeight[oy], cols.low32, cols.high32,
