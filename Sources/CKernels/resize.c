@@ -11,6 +11,22 @@
 #if AK_HAS_AVX512_KERNELS
 #define ROUNDED(v) __asm__("" : "+v"(v))
 
+// wa·a + wb·b with both products rounded before the sum (never an FMA): the Swift loops' bits.
+AK_AVX512 static inline __attribute__((always_inline)) __m512 blend(__m512 wa, __m512 a, __m512 wb, __m512 b) {
+    __m512 p = _mm512_mul_ps(wa, a), q = _mm512_mul_ps(wb, b);
+    ROUNDED(p);
+    ROUNDED(q);
+    return _mm512_add_ps(p, q);
+}
+
+// The 16 outputs at out + x of a row of n: streamed past the caches when asked (the row 64-byte aligned, the
+// vector full), otherwise a masked store.
+AK_AVX512 static inline __attribute__((always_inline)) void store_outputs(float *out, long x, long n, __mmask16 m,
+                                                                         int stream, __m512 v) {
+    if (stream && x + 16 <= n) _mm512_stream_ps(out + x, v);
+    else _mm512_mask_storeu_ps(out + x, m, v);
+}
+
 AK_AVX512 void ak_resize_row_gathered(const float *tl, const float *th, const float *bl, const float *bh,
                                       const float *wl, const float *wh, float wt, float wb, float *out, long n,
                                       int stream) {
@@ -18,22 +34,10 @@ AK_AVX512 void ak_resize_row_gathered(const float *tl, const float *th, const fl
     stream = stream && ((uintptr_t)out & 63) == 0;
     for (long x = 0; x < n; x += 16) {
         __mmask16 m = ak_lane_mask(n, x);
-        __m512 a = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(m, tl + x));
-        __m512 b = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, bl + x));
-        ROUNDED(a);
-        ROUNDED(b);
-        __m512 low = _mm512_add_ps(a, b);
-        __m512 c = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(m, th + x));
-        __m512 d = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m, bh + x));
-        ROUNDED(c);
-        ROUNDED(d);
-        __m512 high = _mm512_add_ps(c, d);
-        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, wl + x), low);
-        __m512 q = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, wh + x), high);
-        ROUNDED(p);
-        ROUNDED(q);
-        if (stream && x + 16 <= n) _mm512_stream_ps(out + x, _mm512_add_ps(p, q));
-        else _mm512_mask_storeu_ps(out + x, m, _mm512_add_ps(p, q));
+        __m512 low = blend(vt, _mm512_maskz_loadu_ps(m, tl + x), vb, _mm512_maskz_loadu_ps(m, bl + x));
+        __m512 high = blend(vt, _mm512_maskz_loadu_ps(m, th + x), vb, _mm512_maskz_loadu_ps(m, bh + x));
+        store_outputs(out, x, n, m, stream,
+                      blend(_mm512_maskz_loadu_ps(m, wl + x), low, _mm512_maskz_loadu_ps(m, wh + x), high));
     }
 }
 
@@ -47,25 +51,14 @@ AK_AVX512 void ak_resize_row_permuted(const float *top, const float *bottom, lon
                                       float *out, long n, int stream) {
     __m512 vt = _mm512_set1_ps(wt), vb = _mm512_set1_ps(wb);
     __mmask16 k0 = ak_lane_mask(in_w, 0), k1 = ak_lane_mask(in_w, 16);
-    __m512 a0 = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(k0, top)), b0 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k0, bottom));
-    __m512 a1 = _mm512_mul_ps(vt, _mm512_maskz_loadu_ps(k1, top + 16));
-    __m512 b1 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(k1, bottom + 16));
-    ROUNDED(a0);
-    ROUNDED(b0);
-    ROUNDED(a1);
-    ROUNDED(b1);
-    __m512 row0 = _mm512_add_ps(a0, b0), row1 = _mm512_add_ps(a1, b1);
+    __m512 row0 = blend(vt, _mm512_maskz_loadu_ps(k0, top), vb, _mm512_maskz_loadu_ps(k0, bottom));
+    __m512 row1 = blend(vt, _mm512_maskz_loadu_ps(k1, top + 16), vb, _mm512_maskz_loadu_ps(k1, bottom + 16));
     stream = stream && ((uintptr_t)out & 63) == 0;
     for (long x = 0; x < n; x += 16) {
         __mmask16 m = ak_lane_mask(n, x);
         __m512 l = _mm512_permutex2var_ps(row0, _mm512_maskz_loadu_epi32(m, lo + x), row1);
         __m512 h = _mm512_permutex2var_ps(row0, _mm512_maskz_loadu_epi32(m, hi + x), row1);
-        __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, wl + x), l);
-        __m512 q = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, wh + x), h);
-        ROUNDED(p);
-        ROUNDED(q);
-        if (stream && x + 16 <= n) _mm512_stream_ps(out + x, _mm512_add_ps(p, q));
-        else _mm512_mask_storeu_ps(out + x, m, _mm512_add_ps(p, q));
+        store_outputs(out, x, n, m, stream, blend(_mm512_maskz_loadu_ps(m, wl + x), l, _mm512_maskz_loadu_ps(m, wh + x), h));
     }
 }
 

@@ -55,7 +55,7 @@ extension BilinearAxis {
                                bottomWeight wb: Float, inputWidth inW: Int, blendFirst: Bool,
                                scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         let cl = low, ch = high, cwl = lowWeight, cwh = highWeight
-        if blendFirst && Self.vectorKernel && inW <= Self.permutedWidth {
+        if blendFirst && Self.permutes(inputWidth: inW) {
             ak_resize_row_permuted(top, bottom, inW, wt, wb, low32, high32, cwl, cwh, out, outSize, 0)
             return
         }
@@ -74,9 +74,9 @@ extension BilinearAxis {
 extension BilinearAxis {
     /// The same row blend in AVX-512 (CKernels/resize.c, same bits) where the CPU has it.
     static let vectorKernel = PackedGEMM.enabled
-    /// Source rows up to this wide are blended into two registers and sampled from there
-    /// (ak_resize_row_permuted): a ViT's token grid, e.g. 14 or 32 wide.
-    static let permutedWidth = 32
+    /// Whether blend-first rows of this source width are blended into two registers and sampled from there
+    /// (ak_resize_row_permuted): up to 32 wide, a ViT's token grid (14 or 32).
+    static func permutes(inputWidth: Int) -> Bool { vectorKernel && inputWidth <= 32 }
 
     /// For every input row iy of a plane [rows, inW]: g[iy, 0, ox] = plane[iy, low[ox]] and
     /// g[iy, 1, ox] = plane[iy, high[ox]] (into `g`, 2·rows·outSize floats).
@@ -192,7 +192,7 @@ extension Tensor {
         // with non-temporal stores it skips the read-for-ownership (241 MB: 6.8 → 4.6 ms on 2 Zen 4 cores).
         let streaming = y.count >= 16 << 20
         // Narrow source rows (a token grid) are blended and sampled in registers: no gathered taps.
-        let permuted = blendRowsFirst && BilinearAxis.vectorKernel && inW <= BilinearAxis.permutedWidth
+        let permuted = blendRowsFirst && BilinearAxis.permutes(inputWidth: inW)
 
         Parallel.chunks(planes, minimumChunk: minimumPlanes) { range in
             // Gathered taps when blending rows first; the permuted and the direct 4-tap paths need no scratch.
